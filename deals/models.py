@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from stages.models import Pipeline, Stage, StageKind
+
+NEGATIVE_VALUE = "A deal's value cannot be negative."
+
+
+class Account(models.Model):
+    name = models.CharField(max_length=200, db_index=True)
+    industry = models.CharField(max_length=100, blank=True)
+    website = models.URLField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="accounts")
+    linkedin_url = models.URLField("LinkedIn URL", blank=True)
+    twitter_url = models.URLField("Twitter URL", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_archived = models.BooleanField("archived", default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    title = models.CharField("job title", max_length=100, blank=True)
+    linkedin_url = models.URLField("LinkedIn URL", blank=True)
+    twitter_url = models.URLField("Twitter URL", blank=True)
+    is_archived = models.BooleanField("archived", default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LostReason(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadSource(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField("active", default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealStatus(models.TextChoices):
+    """Mirrors the kind of the deal's stage, kept on the deal so boards and reports
+    filter without a join."""
+
+    OPEN = StageKind.OPEN.value, "Open"
+    WON = StageKind.WON.value, "Won"
+    LOST = StageKind.LOST.value, "Lost"
+
+
+class DealQuerySet(models.QuerySet["Deal"]):
+    def open(self) -> DealQuerySet:
+        return self.filter(status=DealStatus.OPEN)
+
+    def won(self) -> DealQuerySet:
+        return self.filter(status=DealStatus.WON)
+
+    def lost(self) -> DealQuerySet:
+        return self.filter(status=DealStatus.LOST)
+
+    def active(self) -> DealQuerySet:
+        """Deals that are not archived."""
+        return self.filter(is_archived=False)
+
+    def for_board(self) -> DealQuerySet:
+        return self.select_related("owner", "account", "stage")
+
+    def with_weighted_value(self) -> DealQuerySet:
+        return self.annotate(weighted=F("value") * F("stage__probability") / 100)
+
+
+class Deal(models.Model):
+    title = models.CharField(max_length=200)
+    account = models.ForeignKey(Account, models.PROTECT, related_name="deals")
+    contact = models.ForeignKey(
+        Contact, models.SET_NULL, null=True, blank=True, related_name="deals"
+    )
+    pipeline = models.ForeignKey(Pipeline, models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(Stage, models.PROTECT, related_name="deals")
+    status = models.CharField(
+        max_length=4, choices=DealStatus.choices, default=DealStatus.OPEN, editable=False
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="deals")
+    value = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"), NEGATIVE_VALUE)],
+    )
+    expected_close_date = models.DateField(null=True, blank=True)
+    source = models.ForeignKey(
+        LeadSource, models.SET_NULL, null=True, blank=True, related_name="deals"
+    )
+    lost_reason = models.ForeignKey(
+        LostReason, models.PROTECT, null=True, blank=True, related_name="deals"
+    )
+    # BANT qualification
+    has_budget = models.BooleanField("budget", default=False)
+    has_authority = models.BooleanField("authority", default=False)
+    has_need = models.BooleanField("need", default=False)
+    has_timeline = models.BooleanField("timeline", default=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    board_position = models.IntegerField(
+        default=0, help_text="Order of the card within its stage column."
+    )
+    is_archived = models.BooleanField("archived", default=False)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value__gte=0),
+                name="deal_value_not_negative",
+                violation_error_message=NEGATIVE_VALUE,
+            ),
+            models.CheckConstraint(
+                condition=(Q(status=DealStatus.OPEN) & Q(closed_at__isnull=True))
+                | (~Q(status=DealStatus.OPEN) & Q(closed_at__isnull=False)),
+                name="deal_closed_at_iff_closed",
+                violation_error_message="Won and lost deals have a close date; open deals do not.",
+            ),
+        ]
+        indexes = [
+            # The board: open deals of one stage in card order.
+            models.Index(
+                fields=["stage", "board_position"],
+                name="deal_board_idx",
+                condition=Q(status=DealStatus.OPEN, is_archived=False),
+            ),
+            models.Index(fields=["pipeline", "status"], name="deal_pipeline_status_idx"),
+            models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
+            models.Index(fields=["closed_at"], name="deal_closed_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:deals_deal_change", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == DealStatus.OPEN
+
+    @property
+    def weighted_value(self) -> Decimal:
+        """Needs `stage` loaded; use `with_weighted_value()` for many deals."""
+        return self.value * self.stage.probability / 100
+
+
+class StageChange(models.Model):
+    """One row per stage a deal entered, starting with its creation (from_stage empty)."""
+
+    deal = models.ForeignKey(Deal, models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(Stage, models.PROTECT, null=True, blank=True, related_name="+")
+    to_stage = models.ForeignKey(Stage, models.PROTECT, related_name="entries")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stage_changes",
+    )
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+        get_latest_by = "changed_at"
+        indexes = [models.Index(fields=["deal", "changed_at"], name="stagechange_deal_idx")]
+
+    def __str__(self) -> str:
+        origin = self.from_stage.name if self.from_stage_id else "created"
+        return f"{self.deal}: {origin} → {self.to_stage.name}"
+
+
+class ActivityKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    NOTE = "note", "Note"
+
+
+class Activity(models.Model):
+    kind = models.CharField(max_length=8, choices=ActivityKind.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="activities"
+    )
+    deal = models.ForeignKey(Deal, models.CASCADE, null=True, blank=True, related_name="activities")
+    account = models.ForeignKey(
+        Account, models.CASCADE, null=True, blank=True, related_name="activities"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        verbose_name_plural = "activities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(deal__isnull=False) | Q(account__isnull=False),
+                name="activity_has_deal_or_account",
+                violation_error_message="An activity concerns a deal or an account.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deal", "-occurred_at"], name="activity_deal_idx"),
+            models.Index(fields=["account", "-occurred_at"], name="activity_account_idx"),
+            models.Index(fields=["user", "kind", "occurred_at"], name="activity_user_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+PROBABILITY_OUT_OF_RANGE = "Probability must be between 0 and 100 %."
+WON_STAGE_PROBABILITY = "A won stage has a probability of 100 %."
+LOST_STAGE_PROBABILITY = "A lost stage has a probability of 0 %."
+DEFAULT_LOST_STAGE_INVALID = "The default lost stage must be a lost stage of this pipeline."
+
+
+class PipelineQuerySet(models.QuerySet["Pipeline"]):
+    def active(self) -> PipelineQuerySet:
+        return self.filter(is_active=True)
+
+
+class Pipeline(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField("active", default=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in menus.")
+    default_lost_stage = models.ForeignKey(
+        "Stage",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Where bulk jobs such as the stale-deal flush send deals.",
+    )
+
+    objects = PipelineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        lost = self.default_lost_stage
+        if lost is not None and (lost.pipeline_id != self.pk or lost.kind != StageKind.LOST):
+            raise ValidationError({"default_lost_stage": DEFAULT_LOST_STAGE_INVALID})
+
+
+class StageQuerySet(models.QuerySet["Stage"]):
+    def open(self) -> StageQuerySet:
+        return self.filter(kind=StageKind.OPEN)
+
+    def closed(self) -> StageQuerySet:
+        return self.exclude(kind=StageKind.OPEN)
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0, db_index=True)
+    probability = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(100, PROBABILITY_OUT_OF_RANGE)],
+        help_text="Chance, in %, that a deal in this stage ends won.",
+    )
+    kind = models.CharField(max_length=4, choices=StageKind.choices, default=StageKind.OPEN)
+    rotting_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Flag deals with no activity for longer than this. Empty: never.",
+    )
+
+    objects = StageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pipeline", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__gte=0, probability__lte=100),
+                name="stage_probability_0_100",
+                violation_error_message=PROBABILITY_OUT_OF_RANGE,
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=StageKind.WON) | Q(probability=100),
+                name="stage_won_is_100",
+                violation_error_message=WON_STAGE_PROBABILITY,
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=StageKind.LOST) | Q(probability=0),
+                name="stage_lost_is_0",
+                violation_error_message=LOST_STAGE_PROBABILITY,
+            ),
+            models.UniqueConstraint(
+                "pipeline",
+                Lower("name"),
+                name="stage_unique_name_per_pipeline",
+                violation_error_message="A stage with this name already exists in this pipeline.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.kind == StageKind.OPEN
+
+    @property
+    def is_won(self) -> bool:
+        return self.kind == StageKind.WON
+
+    @property
+    def is_lost(self) -> bool:
+        return self.kind == StageKind.LOST
