@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import TeamFactory, UserFactory
 from stages.tests.factories import PipelineFactory
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip a test that needs a missing service, or fail it where services are required.
+
+    `.ci/run` sets PIPELINE_CRM_REQUIRE_SERVICES=1 so that nothing skips silently in CI.
+    """
+    if os.environ.get("PIPELINE_CRM_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -51,3 +63,25 @@ def admin_user(db):
 def pipeline(db):
     """Simple template: Lead 10, Contacted 20, Qualified 40, Proposal made 60, Won, Lost."""
     return PipelineFactory(name="Sales")
+
+
+@pytest.fixture
+def live_worker(transactional_db):
+    """A real Celery worker thread consuming from the broker in CELERY_BROKER_URL.
+
+    Skips when no broker is configured; CI always sets one, so these tests run there.
+    Tasks queued while the fixture is active go through the broker, not eager mode.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from pipeline_crm.celery import app
+
+    broker_url = os.environ.get("CELERY_BROKER_URL")
+    if not broker_url:
+        require_or_skip("needs a real broker: set CELERY_BROKER_URL (CI sets it to Redis)")
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield app
+    finally:
+        app.conf.task_always_eager = True

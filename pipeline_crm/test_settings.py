@@ -1,10 +1,16 @@
-"""Test overrides: fast password hashing and eager Celery. Everything else is real."""
+"""Test overrides: fast password hashing, eager Celery, in-memory email. Everything else is real."""
 
 from __future__ import annotations
+
+import os
 
 from pipeline_crm.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+
+# Tasks run eagerly; the `live_worker` fixture switches to the real broker, where results
+# come back through the same Redis.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_BROKER_URL") or None

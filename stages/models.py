@@ -13,9 +13,9 @@ class StageKind(models.TextChoices):
     LOST = "lost", "Lost"
 
 
-PROBABILITY_OUT_OF_RANGE = "Probability must be between 0 and 100 %."
-WON_STAGE_PROBABILITY = "A won stage has a probability of 100 %."
-LOST_STAGE_PROBABILITY = "A lost stage has a probability of 0 %."
+PROBABILITY_OUT_OF_RANGE = "Probability is a percentage: it must be between 0 and 100."
+WON_STAGE_PROBABILITY = "A won stage must have a probability of 100."
+LOST_STAGE_PROBABILITY = "A lost stage must have a probability of 0."
 DEFAULT_LOST_STAGE_INVALID = "The default lost stage must be a lost stage of this pipeline."
 
 

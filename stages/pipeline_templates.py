@@ -1,4 +1,4 @@
-"""Stage sets admins start a pipeline from (see docs/domain.md).
+"""Stage sets admins start a pipeline from: the common templates of B2B sales.
 
 Each stage is (name, probability) for an open stage, or (name, "won") / (name, "lost").
 """
