@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -12,6 +13,7 @@ from django.utils import timezone
 from stages.models import Pipeline, Stage, StageKind
 
 NEGATIVE_VALUE = "A deal's value cannot be negative."
+CONTACT_OF_OTHER_ACCOUNT = "The contact must work at the deal's account."
 
 
 class Account(models.Model):
@@ -49,26 +51,26 @@ class Contact(models.Model):
         return self.name
 
 
-class LostReason(models.Model):
+class PickListItem(models.Model):
+    """An entry of an admin-edited list; inactive entries stay on old deals but are not offered."""
+
     name = models.CharField(max_length=100, unique=True)
     is_active = models.BooleanField("active", default=True)
 
     class Meta:
+        abstract = True
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
 
-class LeadSource(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    is_active = models.BooleanField("active", default=True)
+class LostReason(PickListItem):
+    pass
 
-    class Meta:
-        ordering = ["name"]
 
-    def __str__(self) -> str:
-        return self.name
+class LeadSource(PickListItem):
+    pass
 
 
 class DealStatus(models.TextChoices):
@@ -176,6 +178,10 @@ class Deal(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:deals_deal_change", args=[self.pk])
+
+    def clean(self) -> None:
+        if self.contact_id and self.account_id and self.contact.account_id != self.account_id:
+            raise ValidationError({"contact": CONTACT_OF_OTHER_ACCOUNT})
 
     @property
     def is_open(self) -> bool:

@@ -16,6 +16,8 @@ class StageKind(models.TextChoices):
 PROBABILITY_OUT_OF_RANGE = "Probability is a percentage: it must be between 0 and 100."
 WON_STAGE_PROBABILITY = "A won stage must have a probability of 100."
 LOST_STAGE_PROBABILITY = "A lost stage must have a probability of 0."
+STAGE_NAME_TAKEN = "A stage with this name already exists in this pipeline."
+PIPELINE_NAME_TAKEN = "A pipeline with this name already exists."
 DEFAULT_LOST_STAGE_INVALID = "The default lost stage must be a lost stage of this pipeline."
 
 
@@ -25,7 +27,7 @@ class PipelineQuerySet(models.QuerySet["Pipeline"]):
 
 
 class Pipeline(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
     is_active = models.BooleanField("active", default=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in menus.")
     default_lost_stage = models.ForeignKey(
@@ -41,6 +43,13 @@ class Pipeline(models.Model):
 
     class Meta:
         ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="pipeline_unique_name",
+                violation_error_message=PIPELINE_NAME_TAKEN,
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -98,7 +107,7 @@ class Stage(models.Model):
                 "pipeline",
                 Lower("name"),
                 name="stage_unique_name_per_pipeline",
-                violation_error_message="A stage with this name already exists in this pipeline.",
+                violation_error_message=STAGE_NAME_TAKEN,
             ),
         ]
 

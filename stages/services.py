@@ -13,6 +13,9 @@ PIPELINE_NEEDS_WON_AND_LOST = "A pipeline needs at least one won stage and one l
 PIPELINE_NAME_TAKEN = "A pipeline named “{name}” already exists."
 UNKNOWN_TEMPLATE = "Unknown pipeline template “{key}”."
 STAGE_HOLDS_DEALS = "Cannot delete stage “{stage}”: it holds {count} deal{plural}. Move them first."
+STAGE_KIND_HOLDS_DEALS = (
+    "Cannot change the kind of stage “{stage}”: it holds {count} deal{plural}. Move them first."
+)
 STAGE_HAS_HISTORY = (
     "Cannot delete stage “{stage}”: {count} stage change{plural} in deal history refer to it."
 )
@@ -40,6 +43,23 @@ def stage_deletion_error(stage: Stage) -> str | None:
             stage=stage.name, count=history, plural="" if history == 1 else "s"
         )
     return None
+
+
+def stage_kind_change_error(stage: Stage, kind: str, *, held: int | None = None) -> str | None:
+    """The reason `stage` may not become `kind`, or None when it may.
+
+    Deals mirror their stage's kind in `status`, so a stage holding deals keeps its kind.
+    Pass `held` when the deal count is already known (e.g. annotated).
+    """
+    if stage.pk is None or kind == stage.kind:
+        return None
+    if held is None:
+        held = stage.deals.count()
+    if not held:
+        return None
+    return STAGE_KIND_HOLDS_DEALS.format(
+        stage=stage.name, count=held, plural="" if held == 1 else "s"
+    )
 
 
 @transaction.atomic

@@ -8,9 +8,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from deals.models import NEGATIVE_VALUE, Activity, ActivityKind, Deal
+from deals.models import CONTACT_OF_OTHER_ACCOUNT, NEGATIVE_VALUE, Activity, ActivityKind, Deal
 from deals.services import move_deal
-from deals.tests.factories import AccountFactory, DealFactory
+from deals.tests.factories import AccountFactory, ContactFactory, DealFactory
 from stages.tests.factories import stage
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,17 @@ def test_a_negative_value_is_refused_by_the_database(pipeline, rep):
     deal = DealFactory(pipeline=pipeline, owner=rep)
     with pytest.raises(IntegrityError), transaction.atomic():
         Deal.objects.filter(pk=deal.pk).update(value=Decimal("-5"))
+
+
+def test_the_contact_must_work_at_the_deal_account(pipeline, rep):
+    deal = DealFactory(pipeline=pipeline, owner=rep)
+    deal.contact = ContactFactory()
+    with pytest.raises(ValidationError) as exc:
+        deal.full_clean()
+    assert exc.value.message_dict == {"contact": [CONTACT_OF_OTHER_ACCOUNT]}
+
+    deal.contact = ContactFactory(account=deal.account)
+    deal.full_clean()
 
 
 def test_an_open_deal_cannot_have_a_close_date(pipeline, rep):

@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from deals.models import Activity, ActivityKind, Deal, DealStatus, StageChange
 from deals.services import (
