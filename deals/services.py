@@ -217,7 +217,8 @@ def create_deals_with_history(drafts: Sequence[DealDraft], *, batch_size: int = 
         reason = deal.lost_reason
         start = deal.stage
         check_move(deal, start, lost_reason=reason if start.kind == StageKind.LOST else None)
-        deal.last_activity_at = deal.last_activity_at or deal.created_at
+        # The model default is "now"; a deal made in the past was last active then.
+        deal.last_activity_at = deal.created_at
         _enter_stage(deal, start, lost_reason=reason, at=deal.created_at)
         changes.append(
             (
