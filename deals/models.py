@@ -99,6 +99,17 @@ class DealQuerySet(models.QuerySet["Deal"]):
     def for_board(self) -> DealQuerySet:
         return self.select_related("owner", "account", "stage")
 
+    def visible_to(self, user) -> DealQuerySet:
+        """Deals `user` may see: admins all; managers their own and their teams'; reps
+        their own and their team's."""
+        if user.is_crm_admin:
+            return self
+        if user.is_manager:
+            return self.filter(Q(owner=user) | Q(owner__team__manager=user))
+        if user.team_id:
+            return self.filter(Q(owner=user) | Q(owner__team_id=user.team_id))
+        return self.filter(owner=user)
+
     def with_weighted_value(self) -> DealQuerySet:
         return self.annotate(weighted=F("value") * F("stage__probability") / 100)
 

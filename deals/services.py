@@ -32,6 +32,7 @@ LOST_REASON_REQUIRED = "Choose a lost reason to move “{deal}” to “{stage}�
 POSITION_OUT_OF_RANGE = "Position {position} is outside the column (0 to {last})."
 NO_OPEN_STAGE = "The pipeline “{pipeline}” has no open stage to start a deal in."
 HISTORY_OUT_OF_ORDER = "The stage history of “{deal}” goes back in time."
+MOVED_MEANWHILE = "Someone moved “{deal}” to “{stage}” in the meantime; nothing was changed."
 
 # Deal fields whose validation would cost a query each; callers pass checked instances.
 _RELATION_FIELDS = ["account", "contact", "pipeline", "stage", "owner", "source", "lost_reason"]
@@ -43,6 +44,14 @@ class DealError(Exception):
 
 class DealMoveError(DealError):
     pass
+
+
+class DealConflict(DealMoveError):
+    """The deal is no longer where the caller saw it; `deal` holds its current state."""
+
+    def __init__(self, message: str, *, deal: Deal) -> None:
+        super().__init__(message)
+        self.deal = deal
 
 
 def check_move(deal: Deal, to_stage: Stage, *, lost_reason: LostReason | None) -> None:
@@ -78,13 +87,20 @@ def _column(stage: Stage, *, exclude: Deal | None = None):
     return column
 
 
+def _lock_column(stage: Stage) -> None:
+    """Serialise writers of one column's card order by locking its stage row."""
+    list(Stage.objects.select_for_update().filter(pk=stage.pk).values_list("pk"))
+
+
 def _end_of_column(stage: Stage) -> int:
+    _lock_column(stage)
     last = _column(stage).aggregate(last=Max("board_position"))["last"]
     return 0 if last is None else last + 1
 
 
 def _place_in_column(deal: Deal, stage: Stage, position: int) -> int:
     """Make room at index `position` of the column and return the board_position to use."""
+    _lock_column(stage)
     others = _column(stage, exclude=deal).order_by("board_position", "pk")
     count = others.count()
     if not 0 <= position <= count:
@@ -105,14 +121,21 @@ def move_deal(
     by: User | None,
     position: int | None = None,
     lost_reason: LostReason | None = None,
+    expected_stage: Stage | None = None,
     at: datetime | None = None,
 ) -> Deal:
     """Move `deal` to `to_stage` (and to index `position` of its column, when given).
 
     Locks the deal row, checks the rules, records a StageChange and bumps activity.
-    Returns the fresh deal; raises DealMoveError with a user-facing message otherwise.
+    With `expected_stage`, refuses with DealConflict when the deal has left that stage
+    (someone else moved it). Returns the fresh deal; raises DealMoveError otherwise.
     """
     deal = Deal.objects.select_for_update().select_related("pipeline").get(pk=deal.pk)
+    if expected_stage is not None and deal.stage_id != expected_stage.pk:
+        current = Deal.objects.select_related("stage").get(pk=deal.pk)
+        raise DealConflict(
+            MOVED_MEANWHILE.format(deal=deal.title, stage=current.stage.name), deal=current
+        )
     check_move(deal, to_stage, lost_reason=lost_reason)
     at = at or timezone.now()
     from_stage_id = deal.stage_id
@@ -138,6 +161,13 @@ def move_deal(
         )
     deal.save(update_fields=fields)
     return deal
+
+
+def create_account(*, name: str, owner: User, industry: str = "", website: str = "") -> Account:
+    account = Account(name=name.strip(), owner=owner, industry=industry, website=website)
+    account.full_clean(exclude=["owner"])
+    account.save()
+    return account
 
 
 def first_open_stage(pipeline: Pipeline) -> Stage:

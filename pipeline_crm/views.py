@@ -26,6 +26,3 @@ def coming_soon(title: str, summary: str) -> Callable[[HttpRequest], HttpRespons
 
     view.__name__ = f"coming_soon_{title.lower().replace(' ', '_')}"
     return view
-
-
-home = coming_soon("Board", "The Kanban board of your pipeline: drag deals across stages.")

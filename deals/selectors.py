@@ -1,0 +1,286 @@
+"""Reads that span relations: the board and the deals a user may see or change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+from django.utils import timezone
+
+from deals.models import Deal, DealQuerySet, LostReason
+from stages.models import Pipeline, Stage, StageKind
+from tasks.models import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from pipeline_crm.models import User
+
+BOARD_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the board shows, as parsed from its URL by `BoardFilterForm`."""
+
+    owner_id: int | None = None
+    q: str = ""
+    close_from: date | None = None
+    close_to: date | None = None
+    rotting: bool = False
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int = 0
+    total: Decimal = Decimal(0)
+    cards: list[Deal] = field(default_factory=list)
+
+    @property
+    def weighted(self) -> Decimal:
+        return self.total * self.stage.probability / 100
+
+    @property
+    def next_offset(self) -> int | None:
+        shown = len(self.cards)
+        return shown if self.count > shown else None
+
+
+@dataclass
+class Board:
+    pipeline: Pipeline
+    columns: list[BoardColumn]
+    closed_stages: list[Stage]
+
+    @property
+    def count(self) -> int:
+        return sum(column.count for column in self.columns)
+
+    def column(self, stage_id: int) -> BoardColumn | None:
+        return next((c for c in self.columns if c.stage.pk == stage_id), None)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((column.total for column in self.columns), Decimal(0))
+
+    @property
+    def weighted(self) -> Decimal:
+        return sum((column.weighted for column in self.columns), Decimal(0))
+
+
+def can_change_deal(user: User, deal: Deal) -> bool:
+    """Reps change their own deals, managers those of their teams, admins all.
+
+    Needs `deal.owner` loaded (select_related) to avoid a query.
+    """
+    if user.is_crm_admin or deal.owner_id == user.pk:
+        return True
+    return user.is_manager and deal.owner.team_id in managed_team_ids(user)
+
+
+def managed_team_ids(user: User) -> set[int]:
+    if not hasattr(user, "_managed_team_ids"):
+        user._managed_team_ids = set(user.managed_teams.values_list("pk", flat=True))
+    return user._managed_team_ids
+
+
+def get_deal_for_user_or_404(user: User, deal_id: int) -> Deal:
+    try:
+        return Deal.objects.visible_to(user).for_board().select_related("pipeline").get(pk=deal_id)
+    except Deal.DoesNotExist:
+        raise Http404("No such deal.") from None
+
+
+def visible_pipelines(user: User) -> list[Pipeline]:
+    """Active pipelines for the switcher, each with its stages prefetched."""
+    return list(Pipeline.objects.active().prefetch_related("stages"))
+
+
+def default_pipeline(user: User) -> Pipeline | None:
+    return Pipeline.objects.active().first()
+
+
+def board_owners(user: User):
+    """The people whose deals `user` may filter the board by."""
+    from pipeline_crm.models import User as UserModel
+
+    people = UserModel.objects.filter(is_active=True).order_by("first_name", "last_name")
+    if user.is_crm_admin:
+        return people
+    if user.is_manager:
+        return people.filter(Q(pk=user.pk) | Q(team__manager=user))
+    if user.team_id:
+        return people.filter(Q(pk=user.pk) | Q(team_id=user.team_id))
+    return people.filter(pk=user.pk)
+
+
+def active_lost_reasons():
+    return LostReason.objects.filter(is_active=True)
+
+
+def _rotting_q(stages: list[Stage], now: datetime) -> Q:
+    rotting = Q(pk__in=[])
+    for stage in stages:
+        if stage.rotting_days:
+            cutoff = now - timedelta(days=stage.rotting_days)
+            rotting |= Q(stage=stage, last_activity_at__lt=cutoff)
+    return rotting
+
+
+def board_deals(
+    *, pipeline: Pipeline, stages: list[Stage], user: User, filters: BoardFilters, now: datetime
+) -> DealQuerySet:
+    """The open, unarchived deals of `pipeline` that `user` sees under `filters`."""
+    deals = Deal.objects.visible_to(user).active().open().filter(pipeline=pipeline)
+    if filters.owner_id is not None:
+        deals = deals.filter(owner_id=filters.owner_id)
+    if filters.q:
+        deals = deals.filter(Q(title__icontains=filters.q) | Q(account__name__icontains=filters.q))
+    if filters.close_from:
+        deals = deals.filter(expected_close_date__gte=filters.close_from)
+    if filters.close_to:
+        deals = deals.filter(expected_close_date__lte=filters.close_to)
+    if filters.rotting:
+        deals = deals.filter(_rotting_q(stages, now))
+    return deals
+
+
+def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Join what a card shows and flag deals without an open task or with an overdue one."""
+    open_tasks = Task.objects.filter(deal=OuterRef("pk"), status=TaskStatus.OPEN)
+    overdue = open_tasks.filter(due_at__lt=now).filter(
+        Q(snoozed_until__isnull=True) | Q(snoozed_until__lt=now)
+    )
+    return (
+        deals.select_related("owner", "account")
+        .only(
+            "title",
+            "value",
+            "stage_id",
+            "pipeline_id",
+            "expected_close_date",
+            "stage_changed_at",
+            "last_activity_at",
+            "board_position",
+            "owner__first_name",
+            "owner__last_name",
+            "owner__username",
+            "owner__team_id",
+            "account__name",
+        )
+        .annotate(has_open_task=Exists(open_tasks), has_overdue_task=Exists(overdue))
+    )
+
+
+def column_totals(deals: DealQuerySet) -> dict[int, tuple[int, Decimal]]:
+    rows = deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("value"))
+    return {row["stage"]: (row["count"], row["total"] or Decimal(0)) for row in rows}
+
+
+def visible_accounts(user: User):
+    """Accounts `user` may attach a deal to: those owned by people whose deals they see."""
+    from deals.models import Account
+
+    return Account.objects.filter(is_archived=False, owner__in=board_owners(user)).order_by("name")
+
+
+def decorate_cards(cards: list[Deal], *, stage: Stage, now: datetime) -> None:
+    """Set what a card shows that depends on the clock: days in stage, rotting."""
+    for deal in cards:
+        deal.stage = stage
+        deal.days_in_stage = (now - deal.stage_changed_at).days
+        idle_days = (now - deal.last_activity_at).days
+        deal.is_rotting = bool(stage.rotting_days) and idle_days > stage.rotting_days
+
+
+def index_in_column(
+    *, deal: Deal, stage: Stage, user: User, filters: BoardFilters, index: int
+) -> int:
+    """Translate an index among the cards shown under `filters` into one over the whole
+    column: the new place is just before the card now shown at `index`."""
+    now = timezone.now()
+    shown = (
+        board_deals(pipeline=deal.pipeline, stages=[stage], user=user, filters=filters, now=now)
+        .filter(stage=stage)
+        .exclude(pk=deal.pk)
+    )
+    anchor = shown.order_by("board_position", "pk").values("board_position", "pk")[
+        index : index + 1
+    ]
+    column = Deal.objects.active().open().filter(stage=stage).exclude(pk=deal.pk)
+    if not anchor:
+        return column.count()
+    anchor = anchor[0]
+    return column.filter(
+        Q(board_position__lt=anchor["board_position"])
+        | Q(board_position=anchor["board_position"], pk__lt=anchor["pk"])
+    ).count()
+
+
+def build_board(
+    *,
+    pipeline: Pipeline,
+    user: User,
+    filters: BoardFilters,
+    now: datetime | None = None,
+    totals_only: bool = False,
+) -> Board:
+    """Columns of open stages with totals over all matching deals and their first cards.
+
+    Three queries whatever the number of deals: stages (from the prefetch when present),
+    totals per stage, and the first BOARD_PAGE_SIZE cards of every column in one window
+    query. With `totals_only`, no cards (for re-rendering the headers after a move).
+    """
+    now = now or timezone.now()
+    stages = sorted(pipeline.stages.all(), key=lambda s: (s.position, s.pk))
+    deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
+    totals = column_totals(deals)
+    cards: dict[int, list[Deal]] = {}
+    if not totals_only:
+        cards = _first_cards(deals, now=now)
+    columns = []
+    for stage in stages:
+        if stage.kind != StageKind.OPEN:
+            continue
+        count, total = totals.get(stage.pk, (0, Decimal(0)))
+        column = BoardColumn(stage=stage, count=count, total=total, cards=cards.get(stage.pk, []))
+        decorate_cards(column.cards, stage=stage, now=now)
+        columns.append(column)
+    closed = [stage for stage in stages if stage.kind != StageKind.OPEN]
+    return Board(pipeline=pipeline, columns=columns, closed_stages=closed)
+
+
+def _first_cards(deals: DealQuerySet, *, now: datetime) -> dict[int, list[Deal]]:
+    ranked = with_card_details(deals, now=now).annotate(
+        rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("board_position"), F("pk")])
+    )
+    cards: dict[int, list[Deal]] = {}
+    for deal in ranked.filter(rank__lte=BOARD_PAGE_SIZE).order_by("stage", "board_position", "pk"):
+        cards.setdefault(deal.stage_id, []).append(deal)
+    return cards
+
+
+def column_page(
+    *,
+    pipeline: Pipeline,
+    stage: Stage,
+    user: User,
+    filters: BoardFilters,
+    offset: int,
+    now: datetime | None = None,
+) -> list[Deal]:
+    """The next BOARD_PAGE_SIZE cards of one column, for "load more"."""
+    now = now or timezone.now()
+    stages = [stage]
+    deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
+    page = list(
+        with_card_details(deals.filter(stage=stage), now=now).order_by("board_position", "pk")[
+            offset : offset + BOARD_PAGE_SIZE
+        ]
+    )
+    decorate_cards(page, stage=stage, now=now)
+    return page

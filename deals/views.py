@@ -1,0 +1,281 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from deals.forms import BoardFilterForm, MoveDealForm, QuickAddDealForm
+from deals.models import Deal
+from deals.selectors import (
+    BOARD_PAGE_SIZE,
+    BoardFilters,
+    active_lost_reasons,
+    board_deals,
+    board_owners,
+    build_board,
+    can_change_deal,
+    column_page,
+    decorate_cards,
+    default_pipeline,
+    get_deal_for_user_or_404,
+    index_in_column,
+    visible_accounts,
+    visible_pipelines,
+    with_card_details,
+)
+from deals.services import (
+    DealConflict,
+    DealError,
+    DealMoveError,
+    create_account,
+    create_deal,
+    move_deal,
+)
+from stages.models import Pipeline, Stage, StageKind
+
+NO_CHANGE_RIGHTS = "You may look at “{deal}” but not change it."
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+def _board_url(pipeline_id: int, query: str = "") -> str:
+    url = reverse("deals:board", args=[pipeline_id])
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    pipeline = default_pipeline(request.user)
+    if pipeline is None:
+        return render(request, "deals/no_pipeline.html", {"active_section": "Board"})
+    return redirect("deals:board", pipeline.pk)
+
+
+@login_required
+def board(request: HttpRequest, pipeline_id: int) -> HttpResponse:
+    pipelines = visible_pipelines(request.user)
+    pipeline = next((p for p in pipelines if p.pk == pipeline_id), None)
+    if pipeline is None:
+        raise Http404("No such pipeline.")
+    owners = list(board_owners(request.user))
+    form = BoardFilterForm(request.GET, user=request.user, owners=owners)
+    filters = form.filters()
+    context = {
+        "active_section": "Board",
+        "pipelines": pipelines,
+        "pipeline": pipeline,
+        "board": build_board(pipeline=pipeline, user=request.user, filters=filters),
+        "filter_form": form,
+        "filtered": filters != BoardFilters(),
+        "query": request.GET.urlencode(),
+        "lost_reasons": list(active_lost_reasons()),
+        "today": timezone.localdate(),
+        "board_url": request.get_full_path(),
+    }
+    return render(request, "deals/board.html", context)
+
+
+@login_required
+def column(request: HttpRequest, pipeline_id: int, stage_id: int) -> HttpResponse:
+    """The next cards of one column ("load more")."""
+    stage = get_object_or_404(
+        Stage.objects.select_related("pipeline"),
+        pk=stage_id,
+        pipeline_id=pipeline_id,
+        pipeline__is_active=True,
+        kind=StageKind.OPEN,
+    )
+    try:
+        offset = int(request.GET.get("offset", "0"))
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        return HttpResponse("offset must be a whole number ≥ 0.", status=400)
+    filters = BoardFilterForm(request.GET, user=request.user).filters()
+    cards = column_page(
+        pipeline=stage.pipeline, stage=stage, user=request.user, filters=filters, offset=offset
+    )
+    more = offset + len(cards) if len(cards) == BOARD_PAGE_SIZE else None
+    context = {
+        "pipeline": stage.pipeline,
+        "stage": stage,
+        "cards": cards,
+        "next_offset": more,
+        "query": _query_without(request, "offset"),
+        "today": timezone.localdate(),
+        "board_url": _board_url(pipeline_id, _query_without(request, "offset")),
+    }
+    return render(request, "deals/board.html#column_cards", context)
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _refuse(request: HttpRequest, deal: Deal, reason: str, status: int) -> HttpResponse:
+    """Explain why a move did not happen: JSON for the board's script, a page otherwise."""
+    if request.htmx:
+        current = Deal.objects.filter(pk=deal.pk).values("stage_id", "status").first()
+        return JsonResponse({"error": reason, **(current or {})}, status=status)
+    next_url = _safe_next(request, _board_url(deal.pipeline_id))
+    context = {"deal": deal, "error": reason, "next": next_url}
+    return render(request, "deals/move_refused.html", context, status=status)
+
+
+def _get_changeable_deal(request: HttpRequest, deal_id: int) -> Deal:
+    """The deal if the user may change it: 404 outside visibility, 403 when read-only."""
+    deal = get_deal_for_user_or_404(request.user, deal_id)
+    if not can_change_deal(request.user, deal):
+        raise PermissionDenied(NO_CHANGE_RIGHTS.format(deal=deal.title))
+    return deal
+
+
+@login_required
+def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
+    """ "Move to…": the same move as a drag, as a plain form for keyboards and no JavaScript."""
+    deal = _get_changeable_deal(request, deal_id)
+    context = {
+        "deal": deal,
+        "stages": deal.pipeline.stages.all(),
+        "lost_reasons": active_lost_reasons(),
+        "next": _safe_next(request, _board_url(deal.pipeline_id)),
+    }
+    return render(request, "deals/move.html", context)
+
+
+@require_POST
+@login_required
+def move(request: HttpRequest, deal_id: int) -> HttpResponse:
+    deal = get_deal_for_user_or_404(request.user, deal_id)
+    if not can_change_deal(request.user, deal):
+        return _refuse(request, deal, NO_CHANGE_RIGHTS.format(deal=deal.title), 403)
+    stages = list(deal.pipeline.stages.all())
+    board_url = _board_url(deal.pipeline_id)
+    form = MoveDealForm(request.POST, stages=stages)
+    if not form.is_valid():
+        return _refuse(request, deal, form.error_text(), 400)
+    data = form.cleaned_data
+    filters = BoardFilterForm(request.GET, user=request.user).filters()
+    position = data["position"]
+    if position is not None and filters != BoardFilters():
+        # The script counts cards as shown; with filters on, translate to the whole column.
+        position = index_in_column(
+            deal=deal, stage=data["stage"], user=request.user, filters=filters, index=position
+        )
+    try:
+        moved = move_deal(
+            deal,
+            data["stage"],
+            by=request.user,
+            position=position,
+            lost_reason=data["lost_reason"],
+            expected_stage=data["from_stage"],
+        )
+    except DealConflict as conflict:
+        return _refuse(request, conflict.deal, str(conflict), 409)
+    except DealMoveError as error:
+        return _refuse(request, deal, str(error), 400)
+
+    if not request.htmx:
+        messages.success(request, f"Moved “{moved.title}” to “{data['stage'].name}”.")
+        return redirect(_safe_next(request, board_url))
+    return _render_move_result(request, moved, stages, filters)
+
+
+def _render_move_result(request, moved: Deal, stages: list[Stage], filters) -> HttpResponse:
+    """The moved card (when it stays on the board) and every column header, re-rendered."""
+    now = timezone.now()
+    pipeline = moved.pipeline
+    deals = board_deals(
+        pipeline=pipeline, stages=stages, user=request.user, filters=filters, now=now
+    )
+    board = build_board(
+        pipeline=pipeline, user=request.user, filters=filters, now=now, totals_only=True
+    )
+    card = None
+    if moved.status == "open":
+        card = with_card_details(deals.filter(pk=moved.pk), now=now).first()
+        if card is not None:
+            decorate_cards([card], stage=next(s for s in stages if s.pk == card.stage_id), now=now)
+    context = {
+        "pipeline": pipeline,
+        "board": board,
+        "deal": card,
+        "query": request.GET.urlencode(),
+        "today": timezone.localdate(),
+        "board_url": _board_url(pipeline.pk, request.GET.urlencode()),
+    }
+    return render(request, "deals/board.html#move_result", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
+    pipeline = get_object_or_404(Pipeline.objects.active(), pk=pipeline_id)
+    open_stages = pipeline.stages.filter(kind=StageKind.OPEN)
+    stage = open_stages.filter(pk=request.GET.get("stage") or 0).first() or open_stages.first()
+    if stage is None:
+        raise Http404("This pipeline has no open stage.")
+    owners = board_owners(request.user)
+    form = QuickAddDealForm(
+        request.POST or None,
+        accounts=visible_accounts(request.user),
+        owners=owners,
+        initial={"owner": request.user.pk},
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                account = data["account"] or create_account(
+                    name=data["new_account"], owner=data["owner"]
+                )
+                deal = create_deal(
+                    title=data["title"],
+                    account=account,
+                    owner=data["owner"],
+                    pipeline=pipeline,
+                    stage=stage,
+                    value=data["value"],
+                    expected_close_date=data["expected_close_date"],
+                    by=request.user,
+                )
+        except ValidationError as error:
+            form.add_error(None, error)
+        except DealError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Added “{deal.title}” to “{stage.name}”.")
+            return redirect(_safe_next(request, _board_url(pipeline.pk)))
+    context = {"pipeline": pipeline, "stage": stage, "form": form, "active_section": "Board"}
+    return render(request, "deals/quick_add.html", context)
+
+
+@login_required
+def detail(request: HttpRequest, deal_id: int) -> HttpResponse:
+    deal = get_deal_for_user_or_404(request.user, deal_id)
+    history = deal.stage_changes.select_related("from_stage", "to_stage", "by").order_by(
+        "-changed_at", "-pk"
+    )
+    context = {
+        "deal": deal,
+        "history": history,
+        "can_change": can_change_deal(request.user, deal),
+        "active_section": "Deals",
+    }
+    return render(request, "deals/detail.html", context)
