@@ -21,6 +21,45 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Cached sessions must not outlive the test database they point into."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+@pytest.fixture
+def assert_max_queries():
+    """Like pytest-django's django_assert_max_num_queries, minus transaction control.
+
+    BEGIN/COMMIT and SAVEPOINT/RELEASE read and write no rows, and inside the test
+    transaction every atomic block adds two of them; the budgets count data queries.
+    """
+    from contextlib import contextmanager
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    @contextmanager
+    def check(limit: int):
+        with CaptureQueriesContext(connection) as context:
+            yield context
+        queries = [
+            q["sql"]
+            for q in context.captured_queries
+            if not q["sql"].startswith(_TRANSACTION_CONTROL)
+        ]
+        assert len(queries) <= limit, f"{len(queries)} queries > {limit}:\n" + "\n".join(queries)
+
+    return check
+
+
 @pytest.fixture
 def team_a(db):
     return TeamFactory(name="Team A")

@@ -109,27 +109,17 @@ class BoardFilterForm(forms.Form):
 
 
 class MoveDealForm(forms.Form):
-    """A drop on the board or the "Move to…" form: where to, from where, and why if lost."""
+    """A drop on the board or the "Move to…" form: where to, from where, and why if lost.
 
-    stage = forms.TypedChoiceField(coerce=int)
-    from_stage = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    Stages are checked by `move_deal` under its lock, so here they are only ids.
+    """
+
+    stage = forms.IntegerField(min_value=1)
+    from_stage = forms.IntegerField(min_value=1, required=False)
     position = forms.IntegerField(required=False, min_value=0)
-    lost_reason = forms.ModelChoiceField(queryset=LostReason.objects.none(), required=False)
-
-    def __init__(self, data, *, stages: list[Stage]):
-        super().__init__(data)
-        self.stages = {stage.pk: stage for stage in stages}
-        choices = [(stage.pk, stage.name) for stage in stages]
-        self.fields["stage"].choices = choices
-        self.fields["from_stage"].choices = choices
-        self.fields["lost_reason"].queryset = LostReason.objects.filter(is_active=True)
-
-    def clean_stage(self) -> Stage:
-        return self.stages[self.cleaned_data["stage"]]
-
-    def clean_from_stage(self) -> Stage | None:
-        stage_id = self.cleaned_data["from_stage"]
-        return None if stage_id is None else self.stages[stage_id]
+    lost_reason = forms.ModelChoiceField(
+        queryset=LostReason.objects.filter(is_active=True), required=False
+    )
 
     def error_text(self) -> str:
         return " ".join(

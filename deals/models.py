@@ -150,7 +150,7 @@ class Deal(models.Model):
     stage_changed_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
-    board_position = models.IntegerField(
+    board_position = models.BigIntegerField(
         default=0, help_text="Order of the card within its stage column."
     )
     is_archived = models.BooleanField("archived", default=False)
@@ -171,14 +171,15 @@ class Deal(models.Model):
                 name="deal_closed_at_iff_closed",
                 violation_error_message="Won and lost deals have a close date; open deals do not.",
             ),
+            # One card per place in a board column; also the index the board reads by.
+            # Concurrent drops into one spot collide here and the loser retries.
+            models.UniqueConstraint(
+                fields=["stage", "board_position"],
+                condition=Q(status=DealStatus.OPEN, is_archived=False),
+                name="deal_unique_board_position",
+            ),
         ]
         indexes = [
-            # The board: open deals of one stage in card order.
-            models.Index(
-                fields=["stage", "board_position"],
-                name="deal_board_idx",
-                condition=Q(status=DealStatus.OPEN, is_archived=False),
-            ),
             models.Index(fields=["pipeline", "status"], name="deal_pipeline_status_idx"),
             models.Index(fields=["owner", "status"], name="deal_owner_status_idx"),
             models.Index(fields=["closed_at"], name="deal_closed_at_idx"),

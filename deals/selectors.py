@@ -75,22 +75,28 @@ class Board:
 def can_change_deal(user: User, deal: Deal) -> bool:
     """Reps change their own deals, managers those of their teams, admins all.
 
-    Needs `deal.owner` loaded (select_related) to avoid a query.
+    Needs `deal.owner.team` loaded (select_related("owner__team")) to avoid queries.
     """
     if user.is_crm_admin or deal.owner_id == user.pk:
         return True
-    return user.is_manager and deal.owner.team_id in managed_team_ids(user)
+    if not user.is_manager:
+        return False
+    team = deal.owner.team
+    return team is not None and team.manager_id == user.pk
 
 
-def managed_team_ids(user: User) -> set[int]:
-    if not hasattr(user, "_managed_team_ids"):
-        user._managed_team_ids = set(user.managed_teams.values_list("pk", flat=True))
-    return user._managed_team_ids
-
-
-def get_deal_for_user_or_404(user: User, deal_id: int) -> Deal:
+def get_deal_for_user_or_404(user: User, deal_id: int, *, lock: bool = False) -> Deal:
+    """The deal if `user` may see it, else 404. With `lock`, the row is locked
+    (select_for_update) and carries the task flags a board card shows."""
+    deals = Deal.objects.visible_to(user).select_related("owner__team", "account", "pipeline")
+    if lock:
+        # No join on the stage: a concurrent move changes it, and PostgreSQL's recheck
+        # after waiting for the lock would then drop the row (a false 404).
+        deals = with_task_flags(deals.select_for_update(of=("self",)), now=timezone.now())
+    else:
+        deals = deals.select_related("stage")
     try:
-        return Deal.objects.visible_to(user).for_board().select_related("pipeline").get(pk=deal_id)
+        return deals.get(pk=deal_id)
     except Deal.DoesNotExist:
         raise Http404("No such deal.") from None
 
@@ -149,15 +155,19 @@ def board_deals(
     return deals
 
 
-def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
-    """Join what a card shows and flag deals without an open task or with an overdue one."""
+def with_task_flags(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Flag deals without an open task (`has_open_task`) or with an overdue one."""
     open_tasks = Task.objects.filter(deal=OuterRef("pk"), status=TaskStatus.OPEN)
     overdue = open_tasks.filter(due_at__lt=now).filter(
         Q(snoozed_until__isnull=True) | Q(snoozed_until__lt=now)
     )
-    return (
-        deals.select_related("owner", "account")
-        .only(
+    return deals.annotate(has_open_task=Exists(open_tasks), has_overdue_task=Exists(overdue))
+
+
+def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Join and flag what a board card shows, loading only the fields it needs."""
+    return with_task_flags(
+        deals.select_related("owner", "account").only(
             "title",
             "value",
             "stage_id",
@@ -171,14 +181,51 @@ def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
             "owner__username",
             "owner__team_id",
             "account__name",
-        )
-        .annotate(has_open_task=Exists(open_tasks), has_overdue_task=Exists(overdue))
+        ),
+        now=now,
     )
 
 
 def column_totals(deals: DealQuerySet) -> dict[int, tuple[int, Decimal]]:
     rows = deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("value"))
     return {row["stage"]: (row["count"], row["total"] or Decimal(0)) for row in rows}
+
+
+@dataclass
+class BoardSummary:
+    count: int
+    total: Decimal
+    weighted: Decimal
+
+
+def board_summary_and_columns(
+    deals: DealQuerySet, *, stages: list[Stage]
+) -> tuple[BoardSummary, list[BoardColumn]]:
+    """The board's totals and the headers of `stages`, in one aggregate query."""
+    rows = (
+        deals.order_by()
+        .values("stage")
+        .annotate(
+            count=Count("pk"),
+            total=Sum("value"),
+            weighted=Sum(F("value") * F("stage__probability") / 100),
+        )
+    )
+    by_stage = {row["stage"]: row for row in rows}
+    summary = BoardSummary(
+        count=sum(row["count"] for row in rows),
+        total=sum((row["total"] or Decimal(0) for row in rows), Decimal(0)),
+        weighted=sum((row["weighted"] or Decimal(0) for row in rows), Decimal(0)),
+    )
+    columns = []
+    for stage in stages:
+        row = by_stage.get(stage.pk, {})
+        columns.append(
+            BoardColumn(
+                stage=stage, count=row.get("count", 0), total=row.get("total") or Decimal(0)
+            )
+        )
+    return summary, columns
 
 
 def visible_accounts(user: User):

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, Max, Q, Subquery, Value
 from django.utils import timezone
 
 from deals.models import (
@@ -80,37 +80,110 @@ def _enter_stage(
         deal.lost_reason = lost_reason if to_stage.kind == StageKind.LOST else None
 
 
-def _column(stage: Stage, *, exclude: Deal | None = None):
-    column = Deal.objects.filter(stage=stage, status=DealStatus.OPEN, is_archived=False)
-    if exclude is not None:
-        column = column.exclude(pk=exclude.pk)
+# Cards sit this far apart in a column, so a card dropped between two others takes the
+# midpoint and nothing else moves. The unique index on (stage, board_position) arbitrates
+# concurrent drops: the loser reads its neighbours again and retries.
+POSITION_GAP = 1024
+POSITION_ATTEMPTS = 12
+COLUMN_BUSY = "The column “{stage}” is busy; try again."
+
+
+def _column(stage_id: int, *, exclude_id: int | None = None):
+    column = Deal.objects.filter(stage_id=stage_id, status=DealStatus.OPEN, is_archived=False)
+    if exclude_id is not None:
+        column = column.exclude(pk=exclude_id)
     return column
 
 
-def _lock_column(stage: Stage) -> None:
-    """Serialise writers of one column's card order by locking its stage row."""
-    list(Stage.objects.select_for_update().filter(pk=stage.pk).values_list("pk"))
+def _read_stages(
+    *,
+    pipeline_id: int,
+    to_stage_id: int,
+    from_stage_id: int | None,
+    deal_id: int | None,
+    index: int | None,
+) -> tuple[Stage | None, Stage | None]:
+    """The target stage and the deal's current one, in one query. The target carries the
+    positions of the cards that will sit just before and after index `index` (None: the
+    end of the column) as `before_position` and `after_position`."""
+    others = _column(to_stage_id, exclude_id=deal_id).order_by("board_position", "pk")
+    positions = others.values("board_position")
+    nothing = Value(None, output_field=BigIntegerField())
+    if index is None:
+        before = Subquery(others.order_by("-board_position", "-pk").values("board_position")[:1])
+        after = nothing
+    else:
+        before = Subquery(positions[index - 1 : index]) if index > 0 else nothing
+        after = Subquery(positions[index : index + 1])
+    stages = Stage.objects.order_by().filter(
+        pk__in={to_stage_id, from_stage_id or to_stage_id}, pipeline_id=pipeline_id
+    )
+    by_pk = {
+        stage.pk: stage for stage in stages.annotate(before_position=before, after_position=after)
+    }
+    return by_pk.get(to_stage_id), by_pk.get(from_stage_id)
 
 
-def _end_of_column(stage: Stage) -> int:
-    _lock_column(stage)
-    last = _column(stage).aggregate(last=Max("board_position"))["last"]
-    return 0 if last is None else last + 1
+def _position_between(before: int | None, after: int | None) -> int | None:
+    """A free position between two neighbours, or None when they leave no gap."""
+    if before is None and after is None:
+        return 0
+    if after is None:
+        return before + POSITION_GAP
+    if before is None:
+        return after - POSITION_GAP
+    middle = (before + after) // 2
+    return middle if before < middle < after else None
 
 
-def _place_in_column(deal: Deal, stage: Stage, position: int) -> int:
-    """Make room at index `position` of the column and return the board_position to use."""
-    _lock_column(stage)
-    others = _column(stage, exclude=deal).order_by("board_position", "pk")
-    count = others.count()
-    if not 0 <= position <= count:
-        raise DealMoveError(POSITION_OUT_OF_RANGE.format(position=position, last=count))
-    if position == count:
-        last = others.aggregate(last=Max("board_position"))["last"]
-        return 0 if last is None else last + 1
-    target = others.values_list("board_position", flat=True)[position]
-    others.filter(board_position__gte=target).update(board_position=F("board_position") + 1)
-    return target
+def _renumber_column(stage_id: int, *, exclude_id: int | None) -> None:
+    """Spread a column's cards POSITION_GAP apart again, keeping their order. The new
+    positions all lie above the old ones, so no card ever collides with another."""
+    column = list(_column(stage_id, exclude_id=exclude_id).order_by("board_position", "pk"))
+    if not column:
+        return
+    base = column[-1].board_position + POSITION_GAP
+    for index, deal in enumerate(column):
+        deal.board_position = base + index * POSITION_GAP
+    Deal.objects.bulk_update(column, ["board_position"], batch_size=500)
+
+
+def _free_position(stage: Stage, *, deal_id: int | None, index: int | None) -> int | None:
+    """The board_position for a card at `index` of `stage`'s column (read by _read_stages);
+    None when the neighbours leave no gap. Raises DealMoveError for an index past the end."""
+    if index is not None and index > 0 and stage.before_position is None:
+        last = _column(stage.pk, exclude_id=deal_id).count()
+        raise DealMoveError(POSITION_OUT_OF_RANGE.format(position=index, last=last))
+    return _position_between(stage.before_position, stage.after_position)
+
+
+def _save_in_column(
+    deal: Deal, stage: Stage, *, index: int | None, fields: list[str] | None, reread
+) -> None:
+    """Save `deal` (insert when `fields` is None) at a free place of `stage`'s column,
+    retrying when a concurrent writer takes the place first."""
+    for _ in range(POSITION_ATTEMPTS):
+        position = _free_position(stage, deal_id=deal.pk, index=index)
+        if position is None:
+            _renumber_column(stage.pk, exclude_id=deal.pk)
+            stage = reread()
+            continue
+        deal.board_position = position
+        try:
+            with transaction.atomic():
+                if fields is None:
+                    deal.save()
+                else:
+                    deal.save(update_fields=fields)
+            return
+        except IntegrityError:
+            stage = reread()
+    raise DealMoveError(COLUMN_BUSY.format(stage=stage.name))
+
+
+def _stage_name(stage_id: int) -> str:
+    name = Stage.objects.filter(pk=stage_id).values_list("name", flat=True).first()
+    return name or f"#{stage_id}"
 
 
 @transaction.atomic
@@ -123,31 +196,57 @@ def move_deal(
     lost_reason: LostReason | None = None,
     expected_stage: Stage | None = None,
     at: datetime | None = None,
+    locked: bool = False,
 ) -> Deal:
-    """Move `deal` to `to_stage` (and to index `position` of its column, when given).
+    """Move `deal` to `to_stage`, at index `position` of its column (default: the end).
 
     Locks the deal row, checks the rules, records a StageChange and bumps activity.
-    With `expected_stage`, refuses with DealConflict when the deal has left that stage
-    (someone else moved it). Returns the fresh deal; raises DealMoveError otherwise.
+    `to_stage` is read again, so only its pk must be right. With `expected_stage`, refuses
+    with DealConflict when the deal has left that stage (someone else moved it). Pass
+    `locked=True` when `deal` was read with select_for_update() in this transaction.
+    Returns the deal, moved, with the stage it left as `previous_stage`; raises
+    DealMoveError with a user-facing message otherwise.
     """
-    deal = Deal.objects.select_for_update().select_related("pipeline").get(pk=deal.pk)
-    if expected_stage is not None and deal.stage_id != expected_stage.pk:
-        current = Deal.objects.select_related("stage").get(pk=deal.pk)
-        raise DealConflict(
-            MOVED_MEANWHILE.format(deal=deal.title, stage=current.stage.name), deal=current
+    if not locked:
+        # No join on the stage: a concurrent move changes it, and PostgreSQL's recheck
+        # after the wait would then drop the row.
+        deal = (
+            Deal.objects.select_for_update(of=("self",)).select_related("pipeline").get(pk=deal.pk)
         )
-    check_move(deal, to_stage, lost_reason=lost_reason)
-    at = at or timezone.now()
-    from_stage_id = deal.stage_id
+    if expected_stage is not None and deal.stage_id != expected_stage.pk:
+        raise DealConflict(
+            MOVED_MEANWHILE.format(deal=deal.title, stage=_stage_name(deal.stage_id)), deal=deal
+        )
+
+    def reread() -> Stage:
+        return _read_stages(
+            pipeline_id=deal.pipeline_id,
+            to_stage_id=to_stage.pk,
+            from_stage_id=None,
+            deal_id=deal.pk,
+            index=position,
+        )[0]
+
+    target, previous = _read_stages(
+        pipeline_id=deal.pipeline_id,
+        to_stage_id=to_stage.pk,
+        from_stage_id=deal.stage_id,
+        deal_id=deal.pk,
+        index=position,
+    )
+    if target is None:
+        raise DealMoveError(
+            MOVE_OTHER_PIPELINE.format(stage=_stage_name(to_stage.pk), pipeline=deal.pipeline.name)
+        )
+    deal.previous_stage = previous
+    same_stage = deal.stage_id == target.pk
+    if same_stage and position is None:
+        deal.stage = target
+        return deal
     fields = ["board_position", "updated_at"]
-    if to_stage.kind == StageKind.OPEN:
-        if position is None:
-            if from_stage_id != to_stage.pk:
-                deal.board_position = _end_of_column(to_stage)
-        else:
-            deal.board_position = _place_in_column(deal, to_stage, position)
-    if from_stage_id != to_stage.pk:
-        _enter_stage(deal, to_stage, lost_reason=lost_reason, at=at)
+    if not same_stage:
+        check_move(deal, target, lost_reason=lost_reason)
+        _enter_stage(deal, target, lost_reason=lost_reason, at=at or timezone.now())
         fields += [
             "stage",
             "status",
@@ -156,10 +255,15 @@ def move_deal(
             "closed_at",
             "lost_reason",
         ]
+    deal.stage = target
+    if target.kind == StageKind.OPEN:
+        _save_in_column(deal, target, index=position, fields=fields, reread=reread)
+    else:
+        deal.save(update_fields=fields)
+    if not same_stage:
         StageChange.objects.create(
-            deal=deal, from_stage_id=from_stage_id, to_stage=to_stage, by=by, changed_at=at
+            deal=deal, from_stage=previous, to_stage=target, by=by, changed_at=deal.stage_changed_at
         )
-    deal.save(update_fields=fields)
     return deal
 
 
@@ -211,10 +315,21 @@ def create_deal(
     )
     check_move(deal, stage, lost_reason=lost_reason)
     _enter_stage(deal, stage, lost_reason=lost_reason, at=created_at)
-    if stage.kind == StageKind.OPEN:
-        deal.board_position = _end_of_column(stage)
     deal.full_clean(exclude=_RELATION_FIELDS)
-    deal.save()
+    if stage.kind == StageKind.OPEN:
+
+        def reread() -> Stage:
+            return _read_stages(
+                pipeline_id=pipeline.pk,
+                to_stage_id=stage.pk,
+                from_stage_id=None,
+                deal_id=None,
+                index=None,
+            )[0]
+
+        _save_in_column(deal, reread(), index=None, fields=None, reread=reread)
+    else:
+        deal.save()
     StageChange.objects.create(
         deal=deal, from_stage=None, to_stage=stage, by=by, changed_at=created_at
     )
@@ -275,11 +390,35 @@ def create_deals_with_history(drafts: Sequence[DealDraft], *, batch_size: int = 
             previous, previous_at = to_stage, at
         deal.full_clean(exclude=_RELATION_FIELDS, validate_constraints=False)
         deals.append(deal)
+    _append_to_columns(deals)
     created = Deal.objects.bulk_create(deals, batch_size=batch_size)
     for index, change in changes:
         change.deal = created[index]
     StageChange.objects.bulk_create([change for _, change in changes], batch_size=batch_size)
     return created
+
+
+def _append_to_columns(deals: list[Deal]) -> None:
+    """Give new open deals distinct positions after the cards already in their columns."""
+    stage_ids = {d.stage_id for d in deals if d.status == DealStatus.OPEN and not d.is_archived}
+    tops = _column_tops(stage_ids) if stage_ids else {}
+    next_position = {
+        stage_id: (top + POSITION_GAP if top is not None else 0) for stage_id, top in tops.items()
+    }
+    for deal in deals:
+        if deal.stage_id in stage_ids:
+            deal.board_position = next_position.get(deal.stage_id, 0)
+            next_position[deal.stage_id] = deal.board_position + POSITION_GAP
+
+
+def _column_tops(stage_ids: set[int]) -> dict[int, int | None]:
+    rows = (
+        Deal.objects.filter(stage_id__in=stage_ids, status=DealStatus.OPEN, is_archived=False)
+        .order_by()
+        .values("stage")
+        .annotate(top=Max("board_position"))
+    )
+    return {row["stage"]: row["top"] for row in rows}
 
 
 @transaction.atomic

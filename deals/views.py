@@ -19,6 +19,7 @@ from deals.selectors import (
     active_lost_reasons,
     board_deals,
     board_owners,
+    board_summary_and_columns,
     build_board,
     can_change_deal,
     column_page,
@@ -28,7 +29,6 @@ from deals.selectors import (
     index_in_column,
     visible_accounts,
     visible_pipelines,
-    with_card_details,
 )
 from deals.services import (
     DealConflict,
@@ -128,10 +128,14 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 
 
 def _refuse(request: HttpRequest, deal: Deal, reason: str, status: int) -> HttpResponse:
-    """Explain why a move did not happen: JSON for the board's script, a page otherwise."""
+    """Explain why a move did not happen: JSON for the board's script, a page otherwise.
+
+    `deal` is as the database has it (nothing was saved), so the script can put the card
+    where the server says it is.
+    """
     if request.htmx:
-        current = Deal.objects.filter(pk=deal.pk).values("stage_id", "status").first()
-        return JsonResponse({"error": reason, **(current or {})}, status=status)
+        payload = {"error": reason, "stage_id": deal.stage_id, "status": deal.status}
+        return JsonResponse(payload, status=status)
     next_url = _safe_next(request, _board_url(deal.pipeline_id))
     context = {"deal": deal, "error": reason, "next": next_url}
     return render(request, "deals/move_refused.html", context, status=status)
@@ -161,64 +165,69 @@ def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def move(request: HttpRequest, deal_id: int) -> HttpResponse:
-    deal = get_deal_for_user_or_404(request.user, deal_id)
-    if not can_change_deal(request.user, deal):
-        return _refuse(request, deal, NO_CHANGE_RIGHTS.format(deal=deal.title), 403)
-    stages = list(deal.pipeline.stages.all())
-    board_url = _board_url(deal.pipeline_id)
-    form = MoveDealForm(request.POST, stages=stages)
-    if not form.is_valid():
-        return _refuse(request, deal, form.error_text(), 400)
-    data = form.cleaned_data
+    form = MoveDealForm(request.POST)
     filters = BoardFilterForm(request.GET, user=request.user).filters()
-    position = data["position"]
-    if position is not None and filters != BoardFilters():
-        # The script counts cards as shown; with filters on, translate to the whole column.
-        position = index_in_column(
-            deal=deal, stage=data["stage"], user=request.user, filters=filters, index=position
-        )
-    try:
-        moved = move_deal(
-            deal,
-            data["stage"],
-            by=request.user,
-            position=position,
-            lost_reason=data["lost_reason"],
-            expected_stage=data["from_stage"],
-        )
-    except DealConflict as conflict:
-        return _refuse(request, conflict.deal, str(conflict), 409)
-    except DealMoveError as error:
-        return _refuse(request, deal, str(error), 400)
+    with transaction.atomic():
+        deal = get_deal_for_user_or_404(request.user, deal_id, lock=True)
+        if not can_change_deal(request.user, deal):
+            return _refuse(request, deal, NO_CHANGE_RIGHTS.format(deal=deal.title), 403)
+        if not form.is_valid():
+            return _refuse(request, deal, form.error_text(), 400)
+        data = form.cleaned_data
+        to_stage = Stage(pk=data["stage"])
+        position = data["position"]
+        if position is not None and filters != BoardFilters():
+            # The script counts the cards shown; with filters on, map to the whole column.
+            position = index_in_column(
+                deal=deal, stage=to_stage, user=request.user, filters=filters, index=position
+            )
+        try:
+            moved = move_deal(
+                deal,
+                to_stage,
+                by=request.user,
+                position=position,
+                lost_reason=data["lost_reason"],
+                expected_stage=Stage(pk=data["from_stage"]) if data["from_stage"] else None,
+                locked=True,
+            )
+        except DealConflict as conflict:
+            return _refuse(request, conflict.deal, str(conflict), 409)
+        except DealMoveError as error:
+            return _refuse(request, deal, str(error), 400)
 
     if not request.htmx:
-        messages.success(request, f"Moved “{moved.title}” to “{data['stage'].name}”.")
-        return redirect(_safe_next(request, board_url))
-    return _render_move_result(request, moved, stages, filters)
+        messages.success(request, f"Moved “{moved.title}” to “{moved.stage.name}”.")
+        return redirect(_safe_next(request, _board_url(moved.pipeline_id)))
+    return _render_move_result(request, moved, moved.previous_stage, filters)
 
 
-def _render_move_result(request, moved: Deal, stages: list[Stage], filters) -> HttpResponse:
-    """The moved card (when it stays on the board) and every column header, re-rendered."""
+def _render_move_result(
+    request: HttpRequest, moved: Deal, from_stage: Stage, filters: BoardFilters
+) -> HttpResponse:
+    """The moved card (while it stays on the board), the headers of the two columns it
+    touched and the board summary, all from one aggregate query."""
     now = timezone.now()
     pipeline = moved.pipeline
+    stages = [s for s in dict.fromkeys([from_stage, moved.stage]) if s.kind == StageKind.OPEN]
+    # Only the rotting filter needs every stage (for its rotting days).
+    stages_for_filter = list(pipeline.stages.all()) if filters.rotting else stages
     deals = board_deals(
-        pipeline=pipeline, stages=stages, user=request.user, filters=filters, now=now
+        pipeline=pipeline, stages=stages_for_filter, user=request.user, filters=filters, now=now
     )
-    board = build_board(
-        pipeline=pipeline, user=request.user, filters=filters, now=now, totals_only=True
-    )
-    card = None
-    if moved.status == "open":
-        card = with_card_details(deals.filter(pk=moved.pk), now=now).first()
-        if card is not None:
-            decorate_cards([card], stage=next(s for s in stages if s.pk == card.stage_id), now=now)
+    summary, columns = board_summary_and_columns(deals, stages=stages)
+    card = moved if moved.is_open else None
+    if card is not None:
+        decorate_cards([card], stage=moved.stage, now=now)
+    query = request.GET.urlencode()
     context = {
         "pipeline": pipeline,
-        "board": board,
+        "board": summary,
+        "columns": columns,
         "deal": card,
-        "query": request.GET.urlencode(),
+        "query": query,
         "today": timezone.localdate(),
-        "board_url": _board_url(pipeline.pk, request.GET.urlencode()),
+        "board_url": _board_url(pipeline.pk, query),
     }
     return render(request, "deals/board.html#move_result", context)
 

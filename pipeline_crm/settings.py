@@ -89,6 +89,22 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# A shared cache (Redis) in production; per-process memory otherwise.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Sessions are read from the cache and written through to the database. A per-process
+# cache would keep serving a session another process has logged out, so production
+# without CACHE_URL reads sessions from the database.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHE_URL or DEBUG
+    else "django.contrib.sessions.backends.db"
+)
+
 AUTH_USER_MODEL = "pipeline_crm.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -14,3 +14,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # come back through the same Redis.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_BROKER_URL") or None
+
+# As in production with CACHE_URL: sessions come from the cache (cleared between tests).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -283,3 +283,33 @@ def test_an_activity_without_a_subject_is_refused(deal, rep):
     with pytest.raises(ValidationError):
         log_activity(kind=ActivityKind.NOTE, subject="", user=rep, deal=deal)
     assert not Activity.objects.exists()
+
+
+def test_bulk_created_open_deals_queue_up_after_the_cards_already_there(pipeline, rep):
+    lead = stage(pipeline, "Lead")
+    existing = DealFactory(pipeline=pipeline, owner=rep)
+    account = AccountFactory(owner=rep)
+    drafts = [
+        DealDraft(
+            deal=Deal(
+                title=f"Imported {n}",
+                account=account,
+                owner=rep,
+                pipeline=pipeline,
+                stage=lead,
+                created_at=NOW,
+            )
+        )
+        for n in range(3)
+    ]
+
+    create_deals_with_history(drafts)
+
+    assert column(pipeline, "Lead") == [existing.title, "Imported 0", "Imported 1", "Imported 2"]
+    positions = Deal.objects.filter(stage=lead).values_list("board_position", flat=True)
+    assert len(set(positions)) == 4
+
+
+def test_move_reports_the_stage_it_left(deal, pipeline, rep):
+    moved = move_deal(deal, stage(pipeline, "Qualified"), by=rep)
+    assert moved.previous_stage.name == "Lead"
