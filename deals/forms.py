@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from deals.models import Account, Deal, LostReason
+from deals.models import Deal, LostReason
 from deals.selectors import BoardFilters
 from deals.services import DealError, DealMoveError, check_move, first_open_stage
 from stages.models import Stage, StageKind
@@ -130,7 +130,7 @@ class MoveDealForm(forms.Form):
 
 class QuickAddDealForm(forms.Form):
     title = forms.CharField(max_length=200)
-    account = forms.ModelChoiceField(queryset=Account.objects.none(), required=False)
+    account = forms.ModelChoiceField(queryset=None, required=False)
     new_account = forms.CharField(
         max_length=200, required=False, label="…or a new account", help_text="Created for you."
     )
@@ -138,7 +138,7 @@ class QuickAddDealForm(forms.Form):
     expected_close_date = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    owner = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label=None)
+    owner = forms.ModelChoiceField(queryset=None, empty_label=None)
 
     def __init__(self, *args, accounts, owners, **kwargs):
         super().__init__(*args, **kwargs)

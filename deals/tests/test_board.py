@@ -123,7 +123,7 @@ def test_board_hides_deals_of_other_teams(client, rep, other_rep, outsider, pipe
     assert sorted(card_ids(client.get(board_url(pipeline)))) == sorted([mine.pk, teammates.pk])
 
 
-@pytest.mark.parametrize("deals", [10, 400])
+@pytest.mark.parametrize("deals", [10, 2000])
 def test_board_query_count_does_not_grow_with_deals(
     client, rep, pipeline, django_assert_max_num_queries, deals
 ):
@@ -144,9 +144,9 @@ def test_board_query_count_does_not_grow_with_deals(
         ]
     )
     client.force_login(rep)
-    # session, user, pipelines, their stages, owners for the filter, column totals,
-    # the first cards of every column (one window query), lost reasons
-    with django_assert_max_num_queries(8):
+    # user (the session is cached), pipelines, their stages, owners for the filter,
+    # column totals, the first cards of every column (one window query), lost reasons
+    with django_assert_max_num_queries(7):
         response = client.get(board_url(pipeline))
     assert len(card_ids(response)) == min(deals, 4 * BOARD_PAGE_SIZE)
 
