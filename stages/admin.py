@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
 
 from deals.models import DealStatus, StageChange
 from stages.forms import (
@@ -40,7 +41,7 @@ class StageInline(SortableInlineAdminMixin, admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(SortableAdminBase, admin.ModelAdmin):
+class PipelineAdmin(SortableAdminBase, SimpleHistoryAdmin):
     form = AdminPipelineForm
     inlines = [StageInline]
     list_display = ["name", "is_active", "position", "stage_count", "open_deal_count"]
@@ -117,3 +118,32 @@ class PipelineAdmin(SortableAdminBase, admin.ModelAdmin):
             "changelist_url": reverse("admin:stages_pipeline_changelist"),
         }
         return TemplateResponse(request, "admin/stages/pipeline/from_template.html", context)
+
+
+@admin.register(Stage.history.model)
+class StageHistoryAdmin(admin.ModelAdmin):
+    """Every change to a stage (name, probability, kind, order), with who and when."""
+
+    list_display = [
+        "history_date",
+        "history_user",
+        "history_type",
+        "pipeline",
+        "name",
+        "probability",
+        "kind",
+        "position",
+    ]
+    list_filter = ["pipeline", "history_type"]
+    list_select_related = ["history_user", "pipeline"]
+    search_fields = ["name"]
+    date_hierarchy = "history_date"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

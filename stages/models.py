@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from simple_history.models import HistoricalRecords
 
 
 class StageKind(models.TextChoices):
@@ -40,6 +41,8 @@ class Pipeline(models.Model):
     )
 
     objects = PipelineQuerySet.as_manager()
+    # Who changed what and when, shown in the admin's history pages.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["position", "name"]
@@ -84,6 +87,7 @@ class Stage(models.Model):
     )
 
     objects = StageQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["pipeline", "position", "pk"]

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from simple_history.utils import bulk_create_with_history
 
 from stages.models import Pipeline, Stage, StageKind
 from stages.pipeline_templates import LOST, TEMPLATES_BY_KEY, WON
@@ -90,7 +91,7 @@ def create_pipeline_from_template(key: str, *, name: str = "", position: int = 0
                 kind=kind,
             )
         )
-    Stage.objects.bulk_create(stages)
+    bulk_create_with_history(stages, Stage)
     pipeline.default_lost_stage = (
         pipeline.stages.filter(kind=StageKind.LOST).order_by("position").first()
     )
