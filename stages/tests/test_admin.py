@@ -445,3 +445,21 @@ def test_the_pipeline_change_page_query_count_does_not_grow_with_stages(
     with django_assert_max_num_queries(6):
         response = client.get(change_url(pipeline))
     assert response.status_code == 200
+
+
+# Audit
+
+
+def test_probability_changes_are_recorded_with_who_and_when(client, edit, pipeline, admin_user):
+    response, data = edit
+    data[f"{row(response, 'Qualified')}-probability"] = 45
+
+    assert client.post(change_url(pipeline), data).status_code == 302
+
+    latest = pipeline.stages.get(name="Qualified").history.latest()
+    assert (latest.probability, latest.history_user, latest.history_type) == (45, admin_user, "~")
+    history = client.get(reverse("admin:stages_historicalstage_changelist"))
+    assert history.status_code == 200
+    assert "Qualified" in history.content.decode()
+    pipeline_history = client.get(reverse("admin:stages_pipeline_history", args=[pipeline.pk]))
+    assert pipeline_history.status_code == 200
