@@ -10,10 +10,28 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from stages.models import Pipeline, Stage, StageKind
+from stages.models import Pipeline, Stage, StageKind, Visibility
 
 NEGATIVE_VALUE = "A deal's value cannot be negative."
 CONTACT_OF_OTHER_ACCOUNT = "The contact must work at the deal's account."
+
+
+def _seen_by(user) -> Q:
+    """Rows owned by `user`, by their team, or by the teams they manage."""
+    rule = Q(owner=user) | Q(owner__team__manager=user)
+    if user.team_id:
+        rule |= Q(owner__team_id=user.team_id)
+    return rule
+
+
+class AccountQuerySet(models.QuerySet["Account"]):
+    def visible_to(self, user) -> AccountQuerySet:
+        """Accounts follow their owners and their deals: visible when owned by someone whose
+        deals `user` sees, or when one of their deals is visible to `user`."""
+        if user.is_crm_admin:
+            return self
+        deals = Deal.objects.visible_to(user).filter(account=models.OuterRef("pk"))
+        return self.filter(_seen_by(user) | Q(models.Exists(deals)))
 
 
 class Account(models.Model):
@@ -26,6 +44,8 @@ class Account(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_archived = models.BooleanField("archived", default=False)
+
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -100,15 +120,22 @@ class DealQuerySet(models.QuerySet["Deal"]):
         return self.select_related("owner", "account", "stage")
 
     def visible_to(self, user) -> DealQuerySet:
-        """Deals `user` may see: admins all; managers their own and their teams'; reps
-        their own and their team's."""
+        """Deals `user` may see: their own; all deals of pipelines visible to everyone;
+        their team's in the other pipelines; a manager everything of their teams' members;
+        an admin everything. The one place this rule lives."""
         if user.is_crm_admin:
             return self
-        if user.is_manager:
-            return self.filter(Q(owner=user) | Q(owner__team__manager=user))
-        if user.team_id:
-            return self.filter(Q(owner=user) | Q(owner__team_id=user.team_id))
-        return self.filter(owner=user)
+        return self.filter(_seen_by(user) | Q(pipeline__visibility=Visibility.EVERYONE))
+
+    def changeable_by(self, user) -> DealQuerySet:
+        """Deals `user` may change: their own, their teams' for a manager, all for an admin;
+        with TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS, their team's too."""
+        if user.is_crm_admin:
+            return self
+        rule = Q(owner=user) | Q(owner__team__manager=user)
+        if user.team_id and settings.TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS:
+            rule |= Q(owner__team_id=user.team_id)
+        return self.filter(rule)
 
     def with_weighted_value(self) -> DealQuerySet:
         return self.annotate(weighted=F("value") * F("stage__probability") / 100)

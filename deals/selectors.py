@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
@@ -73,16 +74,18 @@ class Board:
 
 
 def can_change_deal(user: User, deal: Deal) -> bool:
-    """Reps change their own deals, managers those of their teams, admins all.
+    """`DealQuerySet.changeable_by` for one deal already loaded, without a query.
 
-    Needs `deal.owner.team` loaded (select_related("owner__team")) to avoid queries.
+    Needs `deal.owner.team` loaded (select_related("owner__team")).
     """
     if user.is_crm_admin or deal.owner_id == user.pk:
         return True
-    if not user.is_manager:
-        return False
     team = deal.owner.team
-    return team is not None and team.manager_id == user.pk
+    if team is None:
+        return False
+    if team.manager_id == user.pk:
+        return True
+    return settings.TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS and team.pk == user.team_id
 
 
 def get_deal_for_user_or_404(user: User, deal_id: int, *, lock: bool = False) -> Deal:
@@ -229,10 +232,24 @@ def board_summary_and_columns(
 
 
 def visible_accounts(user: User):
-    """Accounts `user` may attach a deal to: those owned by people whose deals they see."""
+    """Accounts `user` may attach a deal to."""
     from deals.models import Account
 
-    return Account.objects.filter(is_archived=False, owner__in=board_owners(user)).order_by("name")
+    return Account.objects.visible_to(user).filter(is_archived=False).order_by("name")
+
+
+def assignable_owners(user: User):
+    """Who `user` may make the owner of a deal: themselves; a manager their teams'
+    members; an admin anyone (teammates too with TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS)."""
+    from pipeline_crm.models import User as UserModel
+
+    people = UserModel.objects.filter(is_active=True).order_by("first_name", "last_name")
+    if user.is_crm_admin:
+        return people
+    rule = Q(pk=user.pk) | Q(team__manager=user)
+    if user.team_id and settings.TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS:
+        rule |= Q(team_id=user.team_id)
+    return people.filter(rule)
 
 
 def decorate_cards(cards: list[Deal], *, stage: Stage, now: datetime) -> None:

@@ -17,6 +17,7 @@ from deals.selectors import (
     BOARD_PAGE_SIZE,
     BoardFilters,
     active_lost_reasons,
+    assignable_owners,
     board_deals,
     board_owners,
     board_summary_and_columns,
@@ -240,11 +241,10 @@ def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     stage = open_stages.filter(pk=request.GET.get("stage") or 0).first() or open_stages.first()
     if stage is None:
         raise Http404("This pipeline has no open stage.")
-    owners = board_owners(request.user)
     form = QuickAddDealForm(
         request.POST or None,
         accounts=visible_accounts(request.user),
-        owners=owners,
+        owners=assignable_owners(request.user),
         initial={"owner": request.user.pk},
     )
     if form.is_valid():

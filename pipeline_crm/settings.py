@@ -140,6 +140,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Reps change only their own deals unless this is on: then also their teammates'.
+TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS = env_bool("TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS", False)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True

@@ -22,6 +22,11 @@ PIPELINE_NAME_TAKEN = "A pipeline with this name already exists."
 DEFAULT_LOST_STAGE_INVALID = "The default lost stage must be a lost stage of this pipeline."
 
 
+class Visibility(models.TextChoices):
+    EVERYONE = "everyone", "Everyone"
+    TEAM = "team", "Owner's team"
+
+
 class PipelineQuerySet(models.QuerySet["Pipeline"]):
     def active(self) -> PipelineQuerySet:
         return self.filter(is_active=True)
@@ -31,6 +36,13 @@ class Pipeline(models.Model):
     name = models.CharField(max_length=100)
     is_active = models.BooleanField("active", default=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Order in menus.")
+    visibility = models.CharField(
+        max_length=8,
+        choices=Visibility.choices,
+        default=Visibility.TEAM,
+        help_text="Who sees a deal besides its owner, their managers and admins: "
+        "everyone, or the owner's team.",
+    )
     default_lost_stage = models.ForeignKey(
         "Stage",
         models.SET_NULL,
