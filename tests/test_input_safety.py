@@ -1,0 +1,230 @@
+"""What users type can neither set what they may not set, nor run in someone's browser,
+nor break a page: mass assignment, XSS and random input."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from decimal import Decimal
+
+import pytest
+from django import forms
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deals.models import Account, Deal, LostReason, StageChange
+from deals.tests.factories import AccountFactory, DealFactory, LostReasonFactory
+from pipeline_crm.tests.factories import UserFactory
+from stages.tests.factories import stage
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = ("pipeline_crm", "deals", "stages", "tasks", "reports")
+
+
+def our_model_forms() -> list[type[forms.ModelForm]]:
+    for app in OUR_APPS:
+        package = importlib.import_module(app)
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name in ("forms", "admin"):
+                importlib.import_module(f"{app}.{module.name}")
+    found, pending = [], list(forms.ModelForm.__subclasses__())
+    while pending:
+        form = pending.pop()
+        pending.extend(form.__subclasses__())
+        if form.__module__.split(".")[0] in OUR_APPS:
+            found.append(form)
+    return found
+
+
+# Mass assignment
+
+
+def test_model_forms_list_their_fields_explicitly():
+    model_forms = our_model_forms()
+    assert model_forms, "no ModelForm found: the discovery is broken"
+    for form in model_forms:
+        meta = form._meta
+        assert meta.fields not in (None, "__all__"), f"{form.__name__} must list its fields"
+        assert not meta.exclude, f"{form.__name__} must not use exclude"
+
+
+def test_quick_add_ignores_fields_the_user_may_not_set(client, rep, outsider, pipeline):
+    client.force_login(rep)
+    url = reverse("deals:quick-add", args=[pipeline.pk])
+    response = client.post(
+        url,
+        {
+            "title": "Pilot",
+            "new_account": "Initech",
+            "value": "100",
+            "owner": rep.pk,
+            "stage": stage(pipeline, "Won").pk,
+            "status": "won",
+            "closed_at": "2020-01-01",
+            "board_position": "-5",
+            "is_staff": "on",
+            "is_superuser": "on",
+        },
+    )
+    assert response.status_code == 302
+    deal = Deal.objects.get(title="Pilot")
+    assert (deal.stage.name, deal.status, deal.closed_at, deal.owner) == ("Lead", "open", None, rep)
+    rep.refresh_from_db()
+    assert not rep.is_staff and not rep.is_superuser
+
+
+def test_quick_add_refuses_an_owner_the_user_may_not_assign(client, rep, other_rep, pipeline):
+    client.force_login(rep)
+    url = reverse("deals:quick-add", args=[pipeline.pk])
+    response = client.post(
+        url, {"title": "Pilot", "new_account": "X", "value": "1", "owner": other_rep.pk}
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice." in response.content.decode()
+    assert not Deal.objects.exists()
+
+
+def test_a_move_ignores_fields_other_than_its_own(client, rep, outsider, pipeline):
+    deal = DealFactory(pipeline=pipeline, owner=rep, value=Decimal("10"))
+    client.force_login(rep)
+    client.post(
+        reverse("deals:move", args=[deal.pk]),
+        {
+            "stage": stage(pipeline, "Contacted").pk,
+            "owner": outsider.pk,
+            "value": "999999",
+            "title": "x",
+        },
+    )
+    deal.refresh_from_db()
+    assert (deal.stage.name, deal.owner, deal.value, deal.title) == (
+        "Contacted",
+        rep,
+        Decimal("10"),
+        deal.title,
+    )
+
+
+# XSS
+
+PAYLOADS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, payload):
+    owner = UserFactory(username="mallory", first_name=payload, last_name=payload)
+    account = AccountFactory(name=payload, owner=owner)
+    deal = DealFactory(title=payload, account=account, owner=owner, pipeline=pipeline)
+    LostReasonFactory(name=payload)
+    qualified = stage(pipeline, "Qualified")
+    qualified.name = payload
+    qualified.save()
+    pipeline.name = payload
+    pipeline.save()
+    client.force_login(admin_user)
+
+    pages = [
+        reverse("deals:board", args=[pipeline.pk]),
+        reverse("deals:detail", args=[deal.pk]),
+        reverse("deals:move-form", args=[deal.pk]),
+        reverse("admin:deals_deal_changelist"),
+        reverse("admin:deals_deal_change", args=[deal.pk]),
+        reverse("admin:deals_account_changelist"),
+        reverse("admin:stages_pipeline_change", args=[pipeline.pk]),
+        reverse("admin:pipeline_crm_user_changelist"),
+    ]
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert payload not in html, url
+        assert "&lt;" in html, url
+
+
+# Random input: never a 500, never a partial write
+
+text = st.text(max_size=40)
+ids = st.one_of(st.integers(min_value=-5, max_value=10**12), text)
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def counts() -> tuple[int, ...]:
+    return (Deal.objects.count(), Account.objects.count(), StageChange.objects.count())
+
+
+@SETTINGS
+@given(title=text, account=ids, new_account=text, value=text, owner=ids, close=text)
+def test_quick_add_survives_any_input(
+    client, rep, pipeline, title, account, new_account, value, owner, close
+):
+    client.force_login(rep)
+    before = counts()
+    response = client.post(
+        reverse("deals:quick-add", args=[pipeline.pk]),
+        {
+            "title": title,
+            "account": account,
+            "new_account": new_account,
+            "value": value,
+            "owner": owner,
+            "expected_close_date": close,
+        },
+    )
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert counts() == before
+    else:
+        deals, accounts, changes = counts()
+        assert (deals, changes) == (before[0] + 1, before[2] + 1)
+
+
+@SETTINGS
+@given(stage_id=ids, from_stage=ids, position=ids, lost_reason=ids, htmx=st.booleans())
+def test_the_move_endpoint_survives_any_input(
+    client, rep, pipeline, stage_id, from_stage, position, lost_reason, htmx
+):
+    deal = Deal.objects.filter(owner=rep).first() or DealFactory(pipeline=pipeline, owner=rep)
+    LostReason.objects.get_or_create(name="Price")
+    client.force_login(rep)
+    before = (
+        deal.stage_changes.count(),
+        Deal.objects.values_list("stage_id", "board_position").get(pk=deal.pk),
+    )
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = client.post(
+        reverse("deals:move", args=[deal.pk]),
+        {
+            "stage": stage_id,
+            "from_stage": from_stage,
+            "position": position,
+            "lost_reason": lost_reason,
+        },
+        **headers,
+    )
+    assert response.status_code in (200, 302, 400, 409)
+    if response.status_code >= 400:
+        after = (
+            deal.stage_changes.count(),
+            Deal.objects.values_list("stage_id", "board_position").get(pk=deal.pk),
+        )
+        assert after == before
+
+
+@SETTINGS
+@given(owner=ids, q=text, close_from=text, close_to=text, rotting=text, offset=text)
+def test_the_board_and_load_more_survive_any_filter(
+    client, rep, pipeline, owner, q, close_from, close_to, rotting, offset
+):
+    client.force_login(rep)
+    params = {
+        "owner": owner,
+        "q": q,
+        "close_from": close_from,
+        "close_to": close_to,
+        "rotting": rotting,
+    }
+    assert client.get(reverse("deals:board", args=[pipeline.pk]), params).status_code == 200
+    column = reverse("deals:column", args=[pipeline.pk, stage(pipeline, "Lead").pk])
+    assert client.get(column, params | {"offset": offset}).status_code in (200, 400)
