@@ -18,7 +18,15 @@ from pipeline_crm.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+# "production" makes DEBUG default to off and refuses to start with it on.
+ENVIRONMENT = env_str("ENVIRONMENT", "development")
+if ENVIRONMENT not in ("development", "production"):
+    raise ImproperlyConfigured(
+        f"ENVIRONMENT must be development or production, got {ENVIRONMENT!r}"
+    )
+DEBUG = env_bool("DEBUG", ENVIRONMENT == "development")
+if ENVIRONMENT == "production" and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when ENVIRONMENT is production.")
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"
 SECRET_KEY = env_secret("SECRET_KEY", _DEV_SECRET_KEY)

@@ -19,7 +19,8 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE")
+        if key
+        not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "ENVIRONMENT")
     }
     environment.update(env, DJANGO_SETTINGS_MODULE="pipeline_crm.settings")
     return subprocess.run(
@@ -50,6 +51,31 @@ def test_production_refuses_to_start_with_the_default_secret_key():
     result = manage("check", DEBUG="false", ALLOWED_HOSTS="crm.example.com")
     assert result.returncode != 0
     assert "Set SECRET_KEY to 50 or more random characters when DEBUG is off." in result.stderr
+
+
+def test_production_refuses_to_start_with_debug_on():
+    result = manage(
+        "check",
+        ENVIRONMENT="production",
+        DEBUG="true",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="crm.example.com",
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be off when ENVIRONMENT is production." in result.stderr
+
+
+def test_production_turns_debug_off_by_default():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        ENVIRONMENT="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="crm.example.com",
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_malformed_boolean_variable_is_refused(monkeypatch):
