@@ -44,7 +44,15 @@ class StageInline(SortableInlineAdminMixin, admin.TabularInline):
 class PipelineAdmin(SortableAdminBase, SimpleHistoryAdmin):
     form = AdminPipelineForm
     inlines = [StageInline]
-    list_display = ["name", "is_active", "position", "stage_count", "open_deal_count"]
+    list_display = [
+        "name",
+        "is_active",
+        "visibility",
+        "position",
+        "stage_count",
+        "open_deal_count",
+    ]
+    list_filter = ["is_active", "visibility"]
     search_fields = ["name"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Pipeline]:

@@ -228,3 +228,25 @@ def test_the_board_and_load_more_survive_any_filter(
     assert client.get(reverse("deals:board", args=[pipeline.pk]), params).status_code == 200
     column = reverse("deals:column", args=[pipeline.pk, stage(pipeline, "Lead").pk])
     assert client.get(column, params | {"offset": offset}).status_code in (200, 400)
+
+
+@SETTINGS
+@given(username=text, password=text)
+def test_the_login_form_survives_any_input(client, rep, username, password):
+    response = client.post(reverse("login"), {"username": username, "password": password})
+    # 429 once random guesses trip the login throttling
+    assert response.status_code in (200, 429)
+
+
+@SETTINGS
+@given(template=text, name=text)
+def test_the_pipeline_template_form_survives_any_input(client, admin_user, template, name):
+    from stages.models import Pipeline
+
+    client.force_login(admin_user)
+    before = Pipeline.objects.count()
+    response = client.post(
+        reverse("admin:stages_pipeline_from_template"), {"template": template, "name": name}
+    )
+    assert response.status_code in (200, 302)
+    assert Pipeline.objects.count() == before + (response.status_code == 302)
