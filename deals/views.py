@@ -218,6 +218,9 @@ def _render_move_result(
     )
     summary, columns = board_summary_and_columns(deals, stages=stages)
     card = moved if moved.is_open else None
+    if card is not None and filters != BoardFilters() and not deals.filter(pk=moved.pk).exists():
+        # A move can take a deal out of the filtered view (it is no longer rotting).
+        card = None
     if card is not None:
         decorate_cards([card], stage=moved.stage, now=now)
     query = request.GET.urlencode()

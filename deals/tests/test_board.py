@@ -515,3 +515,21 @@ def test_quick_add_refuses_an_owner_outside_the_team(client, rep, outsider, pipe
     )
     assert response.status_code == 200
     assert not Deal.objects.exists()
+
+
+def test_a_move_that_takes_a_deal_out_of_the_filter_drops_its_card(client, rep, pipeline):
+    lead = stage(pipeline, "Lead")
+    lead.rotting_days = 14
+    lead.save()
+    [deal] = make_deals(pipeline, rep, 1)
+    Deal.objects.filter(pk=deal.pk).update(last_activity_at=timezone.now() - timedelta(days=30))
+    client.force_login(rep)
+    url = reverse("deals:move", args=[deal.pk]) + "?rotting=on"
+    payload = {"stage": stage(pipeline, "Contacted").pk, "from_stage": lead.pk, "position": 0}
+
+    response = client.post(url, payload, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<article" not in html
+    assert "0 deals" in html
