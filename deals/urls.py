@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from deals import views
+from deals import import_views, views
 from pipeline_crm.views import coming_soon
 
 app_name = "deals"
@@ -23,6 +23,8 @@ pipeline_urls = [
 
 urlpatterns = [
     path("deals/", coming_soon("Deals", "Search, filter and export every deal."), name="list"),
+    path("deals/import/", import_views.import_page, name="import"),
+    path("deals/export.csv", import_views.export_csv, name="export"),
     path(
         "deals/accounts/",
         coming_soon("Accounts", "Accounts with their contacts, deals and timeline."),

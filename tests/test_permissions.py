@@ -71,6 +71,10 @@ MATRIX: dict[str, Entry] = {
     "deals:detail": Entry("GET", {"a": SEE_A, "b": SEE_B}, kwargs=["deal_id"]),
     "deals:move-form": Entry("GET", {"a": CHANGE_A, "b": CHANGE_B}, kwargs=["deal_id"]),
     "deals:move": Entry("POST", {"a": CHANGE_A, "b": CHANGE_B}, data="move", kwargs=["deal_id"]),
+    "deals:import": Entry(
+        "GET", EVERYONE_IN | dict.fromkeys(["rep_a", "rep_a2", "rep_b"], FORBIDDEN)
+    ),
+    "deals:export": Entry("GET", EVERYONE_IN),
 }
 
 
