@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deals.models import Account, Deal, LostReason, StageChange
-from deals.tests.factories import AccountFactory, DealFactory, LostReasonFactory
+from deals.services import log_activity
+from deals.tests.factories import AccountFactory, ContactFactory, DealFactory, LostReasonFactory
 from pipeline_crm.tests.factories import UserFactory
 from stages.tests.factories import stage
 
@@ -118,6 +119,8 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
     account = AccountFactory(name=payload, owner=owner)
     deal = DealFactory(title=payload, account=account, owner=owner, pipeline=pipeline)
     LostReasonFactory(name=payload)
+    ContactFactory(account=account, name=payload, title=payload)
+    log_activity(kind="note", subject=payload, body=payload, user=owner, deal=deal)
     qualified = stage(pipeline, "Qualified")
     qualified.name = payload
     qualified.save()
@@ -134,6 +137,10 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("admin:deals_account_changelist"),
         reverse("admin:stages_pipeline_change", args=[pipeline.pk]),
         reverse("admin:pipeline_crm_user_changelist"),
+        reverse("admin:deals_contact_changelist"),
+        reverse("admin:deals_activity_changelist"),
+        reverse("admin:deals_stagechange_changelist"),
+        reverse("admin:stages_historicalstage_changelist"),
     ]
     for url in pages:
         html = client.get(url).content.decode()
