@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from deals import imports
 from deals.forms import ImportForm
 from deals.models import Deal
+from deals.selectors import assignable_owners
 from pipeline_crm.csv_export import csv_response
 from stages.models import Pipeline
 
@@ -55,6 +56,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
         by=request.user,
         create_owners=data["create_owners"],
         dry_run=True,
+        owners=_owners_for(request),
     )
     token = None
     request.session.pop(PENDING_IMPORT, None)
@@ -81,6 +83,7 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         pipeline=pipeline,
         by=request.user,
         create_owners=pending["create_owners"],
+        owners=_owners_for(request),
     )
     del request.session[PENDING_IMPORT]
     if not result.ok:
@@ -89,6 +92,11 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         return _render(request, form, result=result, pipeline=pipeline)
     messages.success(request, f"{result.summary()} into “{pipeline.name}”.")
     return redirect("deals:board", pipeline.pk)
+
+
+def _owners_for(request: HttpRequest):
+    """Admins import for anyone; a manager only for the people they may give deals to."""
+    return None if request.user.is_crm_admin else assignable_owners(request.user)
 
 
 def _render(request: HttpRequest, form: ImportForm, **context) -> HttpResponse:

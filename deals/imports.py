@@ -15,7 +15,7 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
-from django.db.models import Q, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat, Lower, Trim
 from django.utils import timezone
 
@@ -74,6 +74,8 @@ AMOUNT_TOO_LARGE = "value “{value}” is too large."
 BAD_EMAIL = "contact_email “{value}” is not an email address."
 UNKNOWN_STAGE = "stage “{stage}” is not a stage of “{pipeline}”."
 UNKNOWN_OWNER = "owner “{owner}” is not a user; create unknown owners to add them as reps."
+OWNER_NOT_YOURS = "owner “{owner}” is not someone you may give deals to."
+OWNERS_ADMIN_ONLY = "owner “{owner}” is not a user, and only admins create users."
 AMBIGUOUS_OWNER = "owner “{owner}” matches several users ({usernames}); use a username."
 CLOSED_AT_REQUIRED = "closed_at is required for a deal in the {kind} stage “{stage}”."
 CLOSED_AT_ON_OPEN = "closed_at must be empty for a deal in the open stage “{stage}”."
@@ -168,20 +170,29 @@ def import_deals(
     by: User | None,
     create_owners: bool = False,
     dry_run: bool = False,
+    owners: QuerySet[User] | None = None,
 ) -> ImportResult:
     """Import the deals of a CSV file (see COLUMNS) into `pipeline`, all or none.
 
     Every bad line is reported in `errors`, and then nothing is saved. Owners, accounts,
     contacts, lead sources and lost reasons are matched by name (case-insensitively);
     missing ones are created, owners only with `create_owners`. Each deal gets its stage
-    history, recorded as made by `by`. Queries do not grow with the number of lines beyond
+    history, recorded as made by `by`. With `owners`, every owner must be one of them and
+    none is created (the upload page passes `assignable_owners(user)` for non-admins). Queries do not grow with the number of lines beyond
     one lookup per LOOKUP_SLICE names and a few inserts per BATCH_SIZE deals.
     """
     result = ImportResult(dry_run=dry_run)
     rows = _parse(file, result.errors)
     if not rows:
         return result
-    plan = _Plan(pipeline=pipeline, rows=rows, create_owners=create_owners, errors=result.errors)
+    allowed = None if owners is None else set(owners.values_list("pk", flat=True))
+    plan = _Plan(
+        pipeline=pipeline,
+        rows=rows,
+        create_owners=create_owners and allowed is None,
+        errors=result.errors,
+        allowed_owner_ids=allowed,
+    )
     plan.resolve()
     result.preview = rows[:PREVIEW_SIZE]
     if result.errors:
@@ -393,6 +404,7 @@ class _Plan:
     rows: list[ImportRow]
     create_owners: bool
     errors: list[LineError]
+    allowed_owner_ids: set[int] | None = None  # None: anyone
     deals: list[_Deal] = field(default_factory=list)
     new_owners: list[User] = field(default_factory=list)
     new_accounts: list[Account] = field(default_factory=list)
@@ -504,8 +516,19 @@ class _Plan:
             fail(AMBIGUOUS_OWNER.format(owner=row.owner, usernames=usernames))
             return None
         if candidates:
-            row.new_owner = candidates[0].pk is None
-            return candidates[0]
+            owner = candidates[0]
+            if (
+                owner.pk is not None
+                and self.allowed_owner_ids is not None
+                and owner.pk not in self.allowed_owner_ids
+            ):
+                fail(OWNER_NOT_YOURS.format(owner=row.owner))
+                return None
+            row.new_owner = owner.pk is None
+            return owner
+        if self.allowed_owner_ids is not None:
+            fail(OWNERS_ADMIN_ONLY.format(owner=row.owner))
+            return None
         if not self.create_owners:
             fail(UNKNOWN_OWNER.format(owner=row.owner))
             return None

@@ -72,12 +72,12 @@ def test_the_page_offers_the_active_pipelines_only(client, manager, pipeline):
 
 
 def test_a_manager_sees_a_preview_of_the_first_ten_rows_and_nothing_is_saved(
-    client, manager, rep, pipeline
+    client, manager, outsider, pipeline
 ):
     client.force_login(manager)
     before = row_counts()
 
-    response = upload(client, pipeline, *(f"Deal {n},Acme,alice,Lead" for n in range(1, 13)))
+    response = upload(client, pipeline, *(f"Deal {n},Acme,carol,Lead" for n in range(1, 13)))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -90,14 +90,14 @@ def test_a_manager_sees_a_preview_of_the_first_ten_rows_and_nothing_is_saved(
     assert row_counts() == before
 
 
-def test_a_manager_sees_every_error_with_its_line_number(client, manager, rep, pipeline):
+def test_a_manager_sees_every_error_with_its_line_number(client, manager, outsider, pipeline):
     client.force_login(manager)
 
     response = upload(
         client,
         pipeline,
-        "Good,Acme,alice,Lead",
-        "Bad stage,Acme,alice,Negotiation",
+        "Good,Acme,carol,Lead",
+        "Bad stage,Acme,carol,Negotiation",
         "Bad owner,Acme,<b>zed</b>,Lead",
     )
 
@@ -110,8 +110,10 @@ def test_a_manager_sees_every_error_with_its_line_number(client, manager, rep, p
     assert not Deal.objects.exists()
 
 
-def test_confirming_imports_the_checked_file_and_goes_to_the_board(client, manager, rep, pipeline):
-    client.force_login(manager)
+def test_confirming_imports_the_checked_file_and_goes_to_the_board(
+    client, admin_user, rep, pipeline
+):
+    client.force_login(admin_user)
     checked = upload(
         client, pipeline, "One,Acme,alice,Lead", "Two,Acme,Nina New,Qualified", create_owners="on"
     )
@@ -124,15 +126,15 @@ def test_confirming_imports_the_checked_file_and_goes_to_the_board(client, manag
         "One": "Alice",
         "Two": "Nina",
     }
-    assert {change.by for change in StageChange.objects.all()} == {manager}
+    assert {change.by for change in StageChange.objects.all()} == {admin_user}
     page = client.get(response["Location"])
     assert "Imported 2 deals (1 new account, 1 new owner) into “Sales”." in page.content.decode()
     assert PENDING_IMPORT not in client.session
 
 
-def test_a_file_is_imported_once_only(client, manager, rep, pipeline):
+def test_a_file_is_imported_once_only(client, manager, outsider, pipeline):
     client.force_login(manager)
-    token = upload(client, pipeline, "One,Acme,alice,Lead").context["token"]
+    token = upload(client, pipeline, "One,Acme,carol,Lead").context["token"]
     client.post(reverse("deals:import"), {"confirm": token})
 
     response = client.post(reverse("deals:import"), {"confirm": token}, follow=True)
@@ -351,3 +353,23 @@ def test_export_then_import_gives_back_the_same_deals(client, rep, other_rep, ad
         "Imported 3 deals (2 new accounts, 1 new contact, 1 new lead source, 1 new lost reason)"
     )
     assert snapshot() == before
+
+
+def test_a_manager_imports_only_for_the_people_they_may_give_deals_to(
+    client, manager, rep, outsider, pipeline
+):
+    client.force_login(manager)
+    response = upload(
+        client,
+        pipeline,
+        "Theirs,Acme,carol,Lead",
+        "Not theirs,Acme,alice,Lead",
+        "Nobody yet,Acme,Nina New,Lead",
+        create_owners="on",
+    )
+    errors = [str(error) for error in response.context["result"].errors]
+    assert errors == [
+        "line 3: owner “alice” is not someone you may give deals to.",
+        "line 4: owner “Nina New” is not a user, and only admins create users.",
+    ]
+    assert response.context["token"] is None
