@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from deals.forms import AdminDealForm
 from deals.models import Account, Activity, Contact, Deal, LeadSource, LostReason, StageChange
 from deals.services import create_deal, log_activity, move_deal
+from pipeline_crm.admin import ReadOnlyAdminMixin
 
 # What create_deal takes from the form; the rest of an added deal's fields are saved after.
 _CREATE_DEAL_FIELDS = [
@@ -59,7 +60,7 @@ admin.site.register(LostReason, PickListAdmin)
 admin.site.register(LeadSource, PickListAdmin)
 
 
-class StageChangeInline(admin.TabularInline):
+class StageChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The deal's stage history, written only by the services."""
 
     model = StageChange
@@ -70,21 +71,10 @@ class StageChangeInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[StageChange]:
         return super().get_queryset(request).select_related("from_stage", "to_stage", "by")
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
     form = AdminDealForm
-    # get_absolute_url already points at this admin page.
-    view_on_site = False
     list_display = [
         "title",
         "account",
@@ -202,7 +192,7 @@ class DealAdmin(admin.ModelAdmin):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(admin.ModelAdmin):
+class StageChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the history is written by deals.services and nothing else."""
 
     list_display = ["deal", "from_stage", "to_stage", "by", "changed_at"]
@@ -210,15 +200,6 @@ class StageChangeAdmin(admin.ModelAdmin):
     list_select_related = ["deal", "from_stage", "to_stage", "by"]
     search_fields = ["deal__title"]
     date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Activity)

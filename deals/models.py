@@ -216,7 +216,7 @@ class Deal(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("admin:deals_deal_change", args=[self.pk])
+        return reverse("deals:detail", args=[self.pk])
 
     def clean(self) -> None:
         if self.contact_id and self.account_id and self.contact.account_id != self.account_id:

@@ -189,11 +189,6 @@ def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
     )
 
 
-def column_totals(deals: DealQuerySet) -> dict[int, tuple[int, Decimal]]:
-    rows = deals.order_by().values("stage").annotate(count=Count("pk"), total=Sum("value"))
-    return {row["stage"]: (row["count"], row["total"] or Decimal(0)) for row in rows}
-
-
 @dataclass
 class BoardSummary:
     count: int
@@ -302,18 +297,12 @@ def build_board(
     now = now or timezone.now()
     stages = sorted(pipeline.stages.all(), key=lambda s: (s.position, s.pk))
     deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
-    totals = column_totals(deals)
-    cards: dict[int, list[Deal]] = {}
-    if not totals_only:
-        cards = _first_cards(deals, now=now)
-    columns = []
-    for stage in stages:
-        if stage.kind != StageKind.OPEN:
-            continue
-        count, total = totals.get(stage.pk, (0, Decimal(0)))
-        column = BoardColumn(stage=stage, count=count, total=total, cards=cards.get(stage.pk, []))
-        decorate_cards(column.cards, stage=stage, now=now)
-        columns.append(column)
+    open_stages = [stage for stage in stages if stage.kind == StageKind.OPEN]
+    _, columns = board_summary_and_columns(deals, stages=open_stages)
+    cards = {} if totals_only else _first_cards(deals, now=now)
+    for column in columns:
+        column.cards = cards.get(column.stage.pk, [])
+        decorate_cards(column.cards, stage=column.stage, now=now)
     closed = [stage for stage in stages if stage.kind != StageKind.OPEN]
     return Board(pipeline=pipeline, columns=columns, closed_stages=closed)
 

@@ -399,16 +399,26 @@ def create_deals_with_history(drafts: Sequence[DealDraft], *, batch_size: int = 
 
 
 def _append_to_columns(deals: list[Deal]) -> None:
-    """Give new open deals distinct positions after the cards already in their columns."""
+    """Give new open deals distinct positions after the cards already in their columns.
+
+    The stage rows are locked, so two bulk writers take turns. The positions sit half a gap
+    off the usual grid: a card dropped at the end of a column meanwhile takes the top plus a
+    whole gap and so never collides with them.
+    """
     stage_ids = {d.stage_id for d in deals if d.status == DealStatus.OPEN and not d.is_archived}
-    tops = _column_tops(stage_ids) if stage_ids else {}
+    if not stage_ids:
+        return
+    # NO KEY: foreign-key checks of concurrent moves into these stages need not wait.
+    list(Stage.objects.select_for_update(no_key=True).filter(pk__in=stage_ids).values_list("pk"))
+    tops = _column_tops(stage_ids)
     next_position = {
-        stage_id: (top + POSITION_GAP if top is not None else 0) for stage_id, top in tops.items()
+        stage_id: (top if top is not None else 0) + POSITION_GAP // 2
+        for stage_id, top in ((sid, tops.get(sid)) for sid in stage_ids)
     }
     for deal in deals:
         if deal.stage_id in stage_ids:
-            deal.board_position = next_position.get(deal.stage_id, 0)
-            next_position[deal.stage_id] = deal.board_position + POSITION_GAP
+            deal.board_position = next_position[deal.stage_id]
+            next_position[deal.stage_id] += POSITION_GAP
 
 
 def _column_tops(stage_ids: set[int]) -> dict[int, int | None]:

@@ -241,7 +241,9 @@ def _render_move_result(
 def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline.objects.active(), pk=pipeline_id)
     open_stages = pipeline.stages.filter(kind=StageKind.OPEN)
-    stage = open_stages.filter(pk=request.GET.get("stage") or 0).first() or open_stages.first()
+    stage_id = request.GET.get("stage", "")
+    chosen = open_stages.filter(pk=int(stage_id)).first() if stage_id.isdigit() else None
+    stage = chosen or open_stages.first()
     if stage is None:
         raise Http404("This pipeline has no open stage.")
     form = QuickAddDealForm(

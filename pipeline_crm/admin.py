@@ -9,6 +9,20 @@ from django.utils.html import format_html, format_html_join
 
 from pipeline_crm.models import Team, User
 
+
+class ReadOnlyAdminMixin:
+    """For records only the services write (history, audit): list and view, nothing else."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 _CRM_FIELDSET = ("CRM", {"fields": ("role", "team")})
 
 

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from deals.models import DealStatus, StageChange
+from pipeline_crm.admin import ReadOnlyAdminMixin
 from stages.forms import (
     AdminPipelineForm,
     AdminStageForm,
@@ -129,7 +130,7 @@ class PipelineAdmin(SortableAdminBase, SimpleHistoryAdmin):
 
 
 @admin.register(Stage.history.model)
-class StageHistoryAdmin(admin.ModelAdmin):
+class StageHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every change to a stage (name, probability, kind, order), with who and when."""
 
     list_display = [
@@ -146,12 +147,3 @@ class StageHistoryAdmin(admin.ModelAdmin):
     list_select_related = ["history_user", "pipeline"]
     search_fields = ["name"]
     date_hierarchy = "history_date"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,8 +25,6 @@ def board_url(pipeline, **params) -> str:
 
 def card_ids(response) -> list[int]:
     html = response.content.decode()
-    import re
-
     return [int(deal_id) for deal_id in re.findall(r'<article id="deal-(\d+)"', html)]
 
 
@@ -533,3 +532,11 @@ def test_a_move_that_takes_a_deal_out_of_the_filter_drops_its_card(client, rep, 
     html = response.content.decode()
     assert "<article" not in html
     assert "0 deals" in html
+
+
+def test_quick_add_ignores_a_stage_that_is_not_a_number(client, rep, pipeline):
+    client.force_login(rep)
+    url = reverse("deals:quick-add", args=[pipeline.pk])
+    response = client.get(url + "?stage=abc")
+    assert response.status_code == 200
+    assert response.context["stage"] == stage(pipeline, "Lead")

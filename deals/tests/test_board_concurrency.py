@@ -93,3 +93,58 @@ def test_cards_dropped_into_one_column_at_once_keep_distinct_positions(rep, pipe
     positions = list(Deal.objects.filter(stage=contacted).values_list("board_position", flat=True))
     assert len(positions) == 9
     assert len(set(positions)) == 9
+
+
+def test_an_import_and_a_drop_into_one_column_at_once_both_land(rep, pipeline):
+    from django.db import transaction
+
+    from deals.services import DealDraft, create_deals_with_history
+
+    account = AccountFactory(owner=rep)
+    lead, contacted = stage(pipeline, "Lead"), stage(pipeline, "Contacted")
+    DealFactory.create_batch(2, pipeline=pipeline, owner=rep, account=account, stage=contacted)
+    mover = DealFactory(pipeline=pipeline, owner=rep, account=account)
+    imported_open = threading.Event()
+    drop_done = threading.Event()
+    errors: list[Exception] = []
+
+    def run_import() -> None:
+        try:
+            with transaction.atomic():
+                drafts = [
+                    DealDraft(
+                        deal=Deal(
+                            title=f"Imported {n}",
+                            account=account,
+                            owner=rep,
+                            pipeline=pipeline,
+                            stage=contacted,
+                        )
+                    )
+                    for n in range(3)
+                ]
+                create_deals_with_history(drafts)
+                imported_open.set()
+                drop_done.wait(timeout=10)  # commit only after the drop committed
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    importer = threading.Thread(target=run_import)
+    importer.start()
+    assert imported_open.wait(timeout=10)
+    client = Client()
+    client.force_login(rep)
+    response = client.post(
+        reverse("deals:move", args=[mover.pk]),
+        {"stage": contacted.pk, "from_stage": lead.pk},
+        HTTP_HX_REQUEST="true",
+    )
+    drop_done.set()
+    importer.join(timeout=30)
+
+    assert response.status_code == 200
+    assert errors == []
+    positions = list(Deal.objects.filter(stage=contacted).values_list("board_position", flat=True))
+    assert len(positions) == len(set(positions)) == 6
