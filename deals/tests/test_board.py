@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from deals.models import Deal, StageChange
 from deals.selectors import BOARD_PAGE_SIZE
+from deals.services import move_deal
 from deals.tests.factories import AccountFactory, DealFactory, LostReasonFactory
 from stages.tests.factories import PipelineFactory, stage
 from tasks.tests.factories import TaskFactory
@@ -540,3 +541,25 @@ def test_quick_add_ignores_a_stage_that_is_not_a_number(client, rep, pipeline):
     response = client.get(url + "?stage=abc")
     assert response.status_code == 200
     assert response.context["stage"] == stage(pipeline, "Lead")
+
+
+@pytest.mark.parametrize("moves", [1, 30])
+def test_deal_pages_keep_their_query_counts(
+    client, rep, pipeline, django_assert_max_num_queries, moves
+):
+    [deal] = make_deals(pipeline, rep, 1)
+    names = ["Contacted", "Qualified"]
+    for index in range(moves):
+        move_deal(deal, stage(pipeline, names[index % 2]), by=rep)
+    make_deals(pipeline, rep, moves)
+    client.force_login(rep)
+    # user, the deal with its owner, team, account, pipeline and stage, its history
+    with django_assert_max_num_queries(3):
+        assert client.get(reverse("deals:detail", args=[deal.pk])).status_code == 200
+    # user, the deal, the pipeline's stages, the lost reasons
+    with django_assert_max_num_queries(4):
+        assert client.get(reverse("deals:move-form", args=[deal.pk])).status_code == 200
+    # user, pipeline, stage, the accounts offered, the owners offered twice (Django's
+    # Select reads its first choice for the `required` attribute, then renders them all)
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("deals:quick-add", args=[pipeline.pk])).status_code == 200
