@@ -1,12 +1,23 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from deals.forms import AdminDealForm
 from deals.models import Account, Activity, Contact, Deal, LeadSource, LostReason, StageChange
-from deals.services import create_deal, log_activity, move_deal
+from deals.services import (
+    DealError,
+    archive_accounts,
+    archive_contacts,
+    archive_deals,
+    create_deal,
+    log_activity,
+    move_deal,
+    restore_accounts,
+    restore_contacts,
+    restore_deals,
+)
 from pipeline_crm.admin import ReadOnlyAdminMixin
 
 # What create_deal takes from the form; the rest of an added deal's fields are saved after.
@@ -24,6 +35,30 @@ _CREATE_DEAL_FIELDS = [
 ]
 
 
+def _archive_actions(archive, restore) -> list:
+    """The "Archive selected" and "Restore selected" admin actions, through the services."""
+
+    def counted(queryset: QuerySet, count: int) -> str:
+        meta = queryset.model._meta
+        return f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
+
+    @admin.action(description="Archive selected %(verbose_name_plural)s")
+    def archive_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+        try:
+            count = archive(queryset, by=request.user)
+        except DealError as error:
+            modeladmin.message_user(request, str(error), messages.ERROR)
+            return
+        modeladmin.message_user(request, f"Archived {counted(queryset, count)}.", messages.SUCCESS)
+
+    @admin.action(description="Restore selected %(verbose_name_plural)s")
+    def restore_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+        count = restore(queryset, by=request.user)
+        modeladmin.message_user(request, f"Restored {counted(queryset, count)}.", messages.SUCCESS)
+
+    return [archive_selected, restore_selected]
+
+
 class ContactInline(admin.TabularInline):
     model = Contact
     fields = ["name", "email", "phone", "title", "is_archived"]
@@ -33,6 +68,7 @@ class ContactInline(admin.TabularInline):
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     inlines = [ContactInline]
+    actions = _archive_actions(archive_accounts, restore_accounts)
     list_display = ["name", "industry", "owner", "is_archived", "last_activity_at"]
     list_filter = ["industry", "owner", "is_archived"]
     list_select_related = ["owner"]
@@ -43,6 +79,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    actions = _archive_actions(archive_contacts, restore_contacts)
     list_display = ["name", "account", "email", "phone", "title", "is_archived"]
     list_filter = ["is_archived"]
     list_select_related = ["account"]
@@ -75,6 +112,7 @@ class StageChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
     form = AdminDealForm
+    actions = _archive_actions(archive_deals, restore_deals)
     list_display = [
         "title",
         "account",

@@ -8,22 +8,22 @@ import io
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
 from deals import imports
+from deals.filters import DealFilterSet
 from deals.forms import ImportForm
-from deals.models import Deal
+from deals.list_views import bad_filters
 from deals.selectors import assignable_owners
 from pipeline_crm.csv_export import csv_response
 from stages.models import Pipeline
 
 IMPORT_FORBIDDEN = "Only managers and admins import deals."
 IMPORT_EXPIRED = "The checked file is no longer waiting to be imported; upload it again."
-BAD_PIPELINE_ID = "pipeline must be the id of a pipeline."
 # The file checked by the first step, waiting for "Confirm import": its content (at most
 # ImportForm's 5 MB), the options, and a digest the confirming form must send back.
 PENDING_IMPORT = "deals_pending_import"
@@ -107,16 +107,12 @@ def _render(request: HttpRequest, form: ImportForm, **context) -> HttpResponse:
 @login_required
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
-    """The deals the user may see, in the import's columns; `?pipeline=<id>` narrows."""
-    deals = Deal.objects.visible_to(request.user)
-    name = "deals"
-    if "pipeline" in request.GET:
-        try:
-            pipeline_id = int(request.GET["pipeline"])
-        except ValueError:
-            return HttpResponseBadRequest(BAD_PIPELINE_ID)
-        pipeline = get_object_or_404(Pipeline, pk=pipeline_id)
-        deals = deals.filter(pipeline=pipeline)
-        name = f"deals-{slugify(pipeline.name) or pipeline.pk}"
+    """The deals of the list under the same filters (`?pipeline=<id>` among them), in the
+    import's columns, so that the file imports back."""
+    filterset = DealFilterSet(request.GET, user=request.user)
+    if not filterset.is_valid():
+        return bad_filters(filterset)
+    pipeline = filterset.pipeline_name()
+    name = f"deals-{slugify(pipeline) or 'pipeline'}" if pipeline else "deals"
     filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
-    return csv_response(filename, imports.COLUMNS, imports.export_rows(deals))
+    return csv_response(filename, imports.COLUMNS, imports.export_rows(filterset.qs))

@@ -24,6 +24,15 @@ def _seen_by(user) -> Q:
     return rule
 
 
+def _changed_by(user) -> Q:
+    """Rows `user` may change: their own, their teams' for a manager; with
+    TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS, their team's too. (Admins change everything.)"""
+    rule = Q(owner=user) | Q(owner__team__manager=user)
+    if user.team_id and settings.TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS:
+        rule |= Q(owner__team_id=user.team_id)
+    return rule
+
+
 class AccountQuerySet(models.QuerySet["Account"]):
     def visible_to(self, user) -> AccountQuerySet:
         """Accounts follow their owners and their deals: visible when owned by someone whose
@@ -32,6 +41,13 @@ class AccountQuerySet(models.QuerySet["Account"]):
             return self
         deals = Deal.objects.visible_to(user).filter(account=models.OuterRef("pk"))
         return self.filter(_seen_by(user) | Q(models.Exists(deals)))
+
+    def changeable_by(self, user) -> AccountQuerySet:
+        """Accounts `user` may change (and add contacts to): the rule of
+        `DealQuerySet.changeable_by`, applied to the account's owner."""
+        if user.is_crm_admin:
+            return self
+        return self.filter(_changed_by(user))
 
 
 class Account(models.Model):
@@ -52,6 +68,9 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:account-detail", args=[self.pk])
 
 
 class Contact(models.Model):
@@ -132,10 +151,7 @@ class DealQuerySet(models.QuerySet["Deal"]):
         with TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS, their team's too."""
         if user.is_crm_admin:
             return self
-        rule = Q(owner=user) | Q(owner__team__manager=user)
-        if user.team_id and settings.TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS:
-            rule |= Q(owner__team_id=user.team_id)
-        return self.filter(rule)
+        return self.filter(_changed_by(user))
 
     def with_weighted_value(self) -> DealQuerySet:
         return self.annotate(weighted=F("value") * F("stage__probability") / 100)

@@ -154,8 +154,11 @@ def _get_changeable_deal(request: HttpRequest, deal_id: int) -> Deal:
 def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
     """ "Move to…": the same move as a drag, as a plain form for keyboards and no JavaScript."""
     deal = _get_changeable_deal(request, deal_id)
+    preselect = request.GET.get("stage", "")
     context = {
         "deal": deal,
+        # ?stage=<id> preselects a stage (the deal page's lost step), else the current one.
+        "selected": int(preselect) if preselect.isdigit() else deal.stage_id,
         "stages": deal.pipeline.stages.all(),
         "lost_reasons": active_lost_reasons(),
         "next": _safe_next(request, _board_url(deal.pipeline_id)),
@@ -278,18 +281,3 @@ def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
             return redirect(_safe_next(request, _board_url(pipeline.pk)))
     context = {"pipeline": pipeline, "stage": stage, "form": form, "active_section": "Board"}
     return render(request, "deals/quick_add.html", context)
-
-
-@login_required
-def detail(request: HttpRequest, deal_id: int) -> HttpResponse:
-    deal = get_deal_for_user_or_404(request.user, deal_id)
-    history = deal.stage_changes.select_related("from_stage", "to_stage", "by").order_by(
-        "-changed_at", "-pk"
-    )
-    context = {
-        "deal": deal,
-        "history": history,
-        "can_change": can_change_deal(request.user, deal),
-        "active_section": "Deals",
-    }
-    return render(request, "deals/detail.html", context)

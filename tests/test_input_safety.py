@@ -13,11 +13,13 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deals.models import Account, Deal, LostReason, StageChange
+from deals.models import Account, Activity, Deal, LostReason, StageChange
 from deals.services import log_activity
 from deals.tests.factories import AccountFactory, ContactFactory, DealFactory, LostReasonFactory
 from pipeline_crm.tests.factories import UserFactory
 from stages.tests.factories import stage
+from tasks.models import TaskStatus
+from tasks.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,8 +121,18 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
     account = AccountFactory(name=payload, owner=owner)
     deal = DealFactory(title=payload, account=account, owner=owner, pipeline=pipeline)
     LostReasonFactory(name=payload)
-    ContactFactory(account=account, name=payload, title=payload)
+    contact = ContactFactory(account=account, name=payload, title=payload)
     log_activity(kind="note", subject=payload, body=payload, user=owner, deal=deal)
+    log_activity(kind="call", subject=payload, body=payload, user=owner, account=account)
+    TaskFactory(deal=deal, assignee=owner, title=payload)
+    TaskFactory(
+        deal=deal,
+        assignee=owner,
+        title=payload,
+        notes=payload,
+        status=TaskStatus.DONE,
+        completed_at=deal.created_at,
+    )
     qualified = stage(pipeline, "Qualified")
     qualified.name = payload
     qualified.save()
@@ -132,6 +144,20 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("deals:board", args=[pipeline.pk]),
         reverse("deals:detail", args=[deal.pk]),
         reverse("deals:move-form", args=[deal.pk]),
+        reverse("deals:field", args=[deal.pk, "contact"]),
+        reverse("deals:log-activity", args=[deal.pk]) + "?kind=call",
+        reverse("deals:add-task", args=[deal.pk]),
+        reverse("deals:account-detail", args=[account.pk]),
+        reverse("deals:account-log-activity", args=[account.pk]) + "?kind=note",
+        reverse("deals:account-add-task", args=[account.pk]),
+        reverse("deals:create") + f"?account={account.pk}&pipeline={pipeline.pk}",
+        reverse("deals:edit", args=[deal.pk]),
+        reverse("deals:account-edit", args=[account.pk]),
+        reverse("deals:contact-create", args=[account.pk]),
+        reverse("deals:contact-edit", args=[contact.pk]),
+        reverse("deals:list"),
+        reverse("deals:accounts"),
+        reverse("deals:contacts"),
         reverse("admin:deals_deal_changelist"),
         reverse("admin:deals_deal_change", args=[deal.pk]),
         reverse("admin:deals_account_changelist"),
@@ -185,6 +211,119 @@ def test_quick_add_survives_any_input(
     else:
         deals, accounts, changes = counts()
         assert (deals, changes) == (before[0] + 1, before[2] + 1)
+
+
+@SETTINGS
+@given(
+    title=text,
+    # None stands for a valid id, so that examples get past the first checks.
+    pipeline_id=st.none() | ids,
+    stage_id=ids,
+    account=ids,
+    new_account=text,
+    contact=ids,
+    value=text,
+    owner=st.none() | ids,
+    close=text,
+    bant=text,
+)
+def test_the_new_deal_form_survives_any_input(
+    client,
+    rep,
+    pipeline,
+    title,
+    pipeline_id,
+    stage_id,
+    account,
+    new_account,
+    contact,
+    value,
+    owner,
+    close,
+    bant,
+):
+    client.force_login(rep)
+    before = counts()
+    response = client.post(
+        reverse("deals:create"),
+        {
+            "title": title,
+            "pipeline": pipeline.pk if pipeline_id is None else pipeline_id,
+            "stage": stage_id,
+            "account": account,
+            "new_account": new_account,
+            "contact": contact,
+            "value": value,
+            "owner": rep.pk if owner is None else owner,
+            "expected_close_date": close,
+            "has_budget": bant,
+        },
+    )
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert counts() == before
+    else:
+        deals, accounts, changes = counts()
+        assert (deals, changes) == (before[0] + 1, before[2] + 1)
+
+
+kinds = st.sampled_from(["call", "email", "meeting", "note"]) | text
+
+
+@SETTINGS
+@given(kind=kinds, subject=text, body=text, occurred_at=text, initial=text, htmx=st.booleans())
+def test_logging_an_activity_survives_any_input(
+    client, rep, pipeline, kind, subject, body, occurred_at, initial, htmx
+):
+    deal = Deal.objects.filter(owner=rep).first() or DealFactory(pipeline=pipeline, owner=rep)
+    client.force_login(rep)
+    before = Activity.objects.count()
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = client.post(
+        reverse("deals:log-activity", args=[deal.pk]),
+        {
+            "kind": kind,
+            "subject": subject,
+            "body": body,
+            "occurred_at": occurred_at,
+            "initial-occurred_at": initial,
+        },
+        **headers,
+    )
+    assert response.status_code in (200, 302, 400)
+    saved = response.status_code == 302 or "HX-Retarget" in response
+    assert Activity.objects.count() == before + saved
+
+
+EDITABLE = (
+    "title",
+    "account_id",
+    "contact_id",
+    "owner_id",
+    "value",
+    "expected_close_date",
+    "source_id",
+)
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(
+        ["title", "account", "contact", "owner", "value", "expected_close_date", "source"]
+    ),
+    value=st.one_of(text, ids),
+    htmx=st.booleans(),
+)
+def test_inline_edit_survives_any_input(client, rep, pipeline, name, value, htmx):
+    deal = Deal.objects.filter(owner=rep).first() or DealFactory(pipeline=pipeline, owner=rep)
+    client.force_login(rep)
+    before = Deal.objects.values_list(*EDITABLE).get(pk=deal.pk)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = client.post(reverse("deals:field", args=[deal.pk, name]), {name: value}, **headers)
+    assert response.status_code in (200, 302)
+    saved = response.status_code == 302 or "hx-swap-oob" in response.content.decode()
+    if not saved:
+        assert Deal.objects.values_list(*EDITABLE).get(pk=deal.pk) == before
 
 
 @SETTINGS

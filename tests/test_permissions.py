@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from deals.models import Deal
-from deals.tests.factories import DealFactory
+from deals.tests.factories import AccountFactory, ContactFactory, DealFactory
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import TeamFactory, UserFactory
 from stages.tests.factories import PipelineFactory, stage
@@ -56,6 +56,12 @@ SEE_B = {
 }
 CHANGE_A = SEE_A | {"rep_a2": FORBIDDEN}
 CHANGE_B = SEE_B
+# Only admins restore archived records.
+RESTORE_A = SEE_A | {"rep_a": FORBIDDEN, "rep_a2": FORBIDDEN}
+RESTORE_B = SEE_B | {"rep_b": FORBIDDEN, "manager_b": FORBIDDEN}
+CHANGE = {"a": CHANGE_A, "b": CHANGE_B}
+RESTORE = {"a": RESTORE_A, "b": RESTORE_B}
+SEE = {"a": SEE_A, "b": SEE_B}
 
 MATRIX: dict[str, Entry] = {
     "login": Entry("GET", PUBLIC),
@@ -63,6 +69,9 @@ MATRIX: dict[str, Entry] = {
     "home": Entry("GET", EVERYONE_IN),
     "deals:list": Entry("GET", EVERYONE_IN),
     "deals:accounts": Entry("GET", EVERYONE_IN),
+    # The lists and their exports show each user what they may see (deals/list_views.py)
+    "deals:accounts-export": Entry("GET", EVERYONE_IN),
+    "deals:contacts": Entry("GET", EVERYONE_IN),
     "tasks:list": Entry("GET", EVERYONE_IN),
     "reports:index": Entry("GET", EVERYONE_IN),
     "deals:board": Entry("GET", EVERYONE_IN, kwargs=["pipeline_id"]),
@@ -75,6 +84,28 @@ MATRIX: dict[str, Entry] = {
         "GET", EVERYONE_IN | dict.fromkeys(["rep_a", "rep_a2", "rep_b"], FORBIDDEN)
     ),
     "deals:export": Entry("GET", EVERYONE_IN),
+    # Create and edit forms, archive and restore (deals/record_views.py)
+    "deals:create": Entry("POST", EVERYONE_IN, data="deal_create"),
+    "deals:edit": Entry("POST", CHANGE, data="deal_edit", kwargs=["deal_id"]),
+    "deals:archive": Entry("POST", CHANGE, data="nothing", kwargs=["deal_id"]),
+    "deals:restore": Entry("POST", RESTORE, data="nothing", kwargs=["deal_id"]),
+    "deals:account-create": Entry("POST", EVERYONE_IN, data="account"),
+    "deals:account-edit": Entry("POST", CHANGE, data="account", kwargs=["account_id"]),
+    "deals:account-archive": Entry("POST", CHANGE, data="nothing", kwargs=["account_id"]),
+    "deals:account-restore": Entry("POST", RESTORE, data="nothing", kwargs=["account_id"]),
+    "deals:contact-create": Entry("POST", CHANGE, data="contact", kwargs=["account_id"]),
+    "deals:contact-edit": Entry("POST", CHANGE, data="contact", kwargs=["contact_id"]),
+    "deals:contact-archive": Entry("POST", CHANGE, data="nothing", kwargs=["contact_id"]),
+    "deals:contact-restore": Entry("POST", RESTORE, data="nothing", kwargs=["contact_id"]),
+    # Deal and account pages (deals/deal_views.py, deals/account_views.py): everyone who
+    # sees the record reads its page; every change on it needs change rights.
+    "deals:account-detail": Entry("GET", SEE, kwargs=["account_id"]),
+    "deals:bant": Entry("POST", CHANGE, data="bant", kwargs=["deal_id"]),
+    "deals:field": Entry("POST", CHANGE, data="field", kwargs=["deal_id", "field"]),
+    "deals:log-activity": Entry("POST", CHANGE, data="activity", kwargs=["deal_id"]),
+    "deals:add-task": Entry("POST", CHANGE, data="task", kwargs=["deal_id"]),
+    "deals:account-log-activity": Entry("POST", CHANGE, data="activity", kwargs=["account_id"]),
+    "deals:account-add-task": Entry("POST", CHANGE, data="task", kwargs=["account_id"]),
 }
 
 
@@ -114,7 +145,19 @@ def world():
         "a": DealFactory(title="A deal", pipeline=pipeline, owner=users["rep_a"]),
         "b": DealFactory(title="B deal", pipeline=pipeline, owner=users["rep_b"]),
     }
-    return {"users": users, "pipeline": pipeline, "deals": deals}
+    # Accounts without deals, so that they are seen through their owners only.
+    accounts = {
+        "a": AccountFactory(name="A account", owner=users["rep_a"]),
+        "b": AccountFactory(name="B account", owner=users["rep_b"]),
+    }
+    contacts = {key: ContactFactory(account=account) for key, account in accounts.items()}
+    return {
+        "users": users,
+        "pipeline": pipeline,
+        "deals": deals,
+        "accounts": accounts,
+        "contacts": contacts,
+    }
 
 
 def payload(name: str, world, user, deal: Deal | None) -> dict:
@@ -128,6 +171,33 @@ def payload(name: str, world, user, deal: Deal | None) -> dict:
             "value": "10",
             "owner": user.pk if user else "",
         }
+    if name == "deal_create":
+        return {
+            "title": "New",
+            "pipeline": pipeline.pk,
+            "new_account": "Initech",
+            "value": "10",
+            "owner": user.pk if user else "",
+        }
+    if name == "deal_edit":
+        return {
+            "title": "Renamed",
+            "account": deal.account_id,
+            "owner": deal.owner_id,
+            "value": "5",
+        }
+    if name == "account":
+        return {"name": "Renamed Inc", "owner": user.pk if user else ""}
+    if name == "contact":
+        return {"name": "Wile E. Coyote"}
+    if name == "bant":
+        return {"has_budget": "on"}
+    if name == "field":
+        return {"title": "Renamed"}
+    if name == "activity":
+        return {"kind": "call", "subject": "Called"}
+    if name == "task":
+        return {"title": "Call back", "due": "2999-01-01", "assignee": user.pk if user else ""}
     return {}
 
 
@@ -158,6 +228,9 @@ def test_access_is_exactly_as_the_rules_say(world, name, target, role):
         "pipeline_id": world["pipeline"].pk,
         "stage_id": stage(world["pipeline"], "Lead").pk,
         "deal_id": deal.pk if deal else None,
+        "account_id": world["accounts"][target].pk if target else None,
+        "contact_id": world["contacts"][target].pk if target else None,
+        "field": "title",
     }
     url = reverse(name, kwargs={key: kwargs[key] for key in entry.kwargs})
     client = Client()
@@ -192,7 +265,13 @@ def test_every_state_changing_url_needs_a_csrf_token(world, name):
     entry = MATRIX[name]
     admin = world["users"]["admin"]
     deal = world["deals"]["a"]
-    kwargs = {"pipeline_id": world["pipeline"].pk, "deal_id": deal.pk}
+    kwargs = {
+        "pipeline_id": world["pipeline"].pk,
+        "deal_id": deal.pk,
+        "account_id": world["accounts"]["a"].pk,
+        "contact_id": world["contacts"]["a"].pk,
+        "field": "title",
+    }
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin)
     before = list(Deal.objects.order_by("pk").values_list("pk", "stage_id"))

@@ -88,8 +88,6 @@ def test_the_user_menu_shows_full_name_role_and_a_logout_form(client, rep):
 @pytest.mark.parametrize(
     ("url_name", "title", "summary"),
     [
-        ("deals:list", "Deals", "Search, filter and export every deal."),
-        ("deals:accounts", "Accounts", "Accounts with their contacts, deals and timeline."),
         ("tasks:list", "Tasks", "Your overdue, today&#x27;s and upcoming tasks."),
         ("reports:index", "Reports", "Revenue, forecast, funnel and team dashboards."),
     ],

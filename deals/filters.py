@@ -1,0 +1,361 @@
+"""The filters of the deal, account and contact lists, which their CSV exports share.
+
+Each filter set starts from what its user may see and only offers choices from it. Bad
+values (a hand-edited URL) make the form invalid, and an invalid form filters to nothing
+(`queryset.none()`), both on the page and in the export: applying only the valid half of
+the filters would show, or download, rows the user did not ask for as if they were the
+filtered list. The page shows the errors next to the fields instead; the export answers 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import django_filters
+from django import forms
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OrderBy,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from deals.models import Account, Contact, Deal, DealStatus, LeadSource
+from deals.selectors import board_owners
+from stages.models import Stage
+
+if TYPE_CHECKING:
+    from pipeline_crm.models import User
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"})
+MONEY = DecimalField(max_digits=20, decimal_places=2)
+ZERO = Value(Decimal(0), output_field=MONEY)
+
+
+class SortFilter(django_filters.ChoiceFilter):
+    """`?sort=<column>` or `?sort=-<column>` over a few named columns, each sorting by one or
+    more fields; empty values sort last both ways and the primary key breaks ties, so that
+    pages never share or skip a row."""
+
+    def __init__(self, *, columns: dict[str, tuple[str, ...]], default: str, **kwargs) -> None:
+        self.columns = columns
+        self.default = default
+        choices = [(key, key) for key in columns] + [(f"-{key}", f"-{key}") for key in columns]
+        super().__init__(choices=choices, label="Sort", empty_label=None, **kwargs)
+
+    def filter(self, qs: QuerySet, value: str) -> QuerySet:
+        descending = (value or self.default).startswith("-")
+        fields = self.columns[(value or self.default).lstrip("-")]
+        order = [OrderBy(F(name), descending=descending, nulls_last=True) for name in fields]
+        return qs.order_by(*order, "-pk" if descending else "pk")
+
+
+class ArchivedFilter(django_filters.BooleanFilter):
+    """A checkbox: unticked hides archived rows, ticked shows only them. Offered to admins
+    only; the others' querysets leave archived rows out from the start.
+
+    A row counts as archived when any of `fields` is true (a contact, or its account)."""
+
+    field_class = forms.BooleanField
+
+    def __init__(self, *fields: str, **kwargs) -> None:
+        self.fields = fields
+        super().__init__(fields[0], label="Archived only", **kwargs)
+
+    def filter(self, qs: QuerySet, value: bool) -> QuerySet:
+        archived = Q()
+        for name in self.fields:
+            archived |= Q(**{name: True})
+        return qs.filter(archived) if value else qs.exclude(archived)
+
+
+class _ListFilterSet(django_filters.FilterSet):
+    """Bound to the query string (an empty one included: unbound, django-filter would skip
+    the filters, and with them the archived one), for one user."""
+
+    search_fields: tuple[str, ...] = ()
+
+    def __init__(self, data, *, user: User) -> None:
+        self.user = user
+        super().__init__(data if data is not None else {}, queryset=self.visible(user))
+        if not user.is_crm_admin:
+            del self.filters["archived"]
+
+    @classmethod
+    def visible(cls, user: User) -> QuerySet:
+        raise NotImplementedError
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if not self.form.is_valid():
+            return queryset.none()
+        return super().filter_queryset(queryset)
+
+    def _lazy(self, build: Callable[[], list]) -> Callable[[], list]:
+        """Choices read from the database once, when the form is first rendered or checked."""
+        cache: list[list] = []
+
+        def choices() -> list:
+            if not cache:
+                cache.append(build())
+            return cache[0]
+
+        return choices
+
+    def _owner_choices(self) -> list[tuple[int, str]]:
+        return [(person.pk, str(person)) for person in board_owners(self.user)]
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        rule = Q()
+        for field in self.search_fields:
+            rule |= Q(**{f"{field}__icontains": value})
+        return queryset.filter(rule)
+
+    @property
+    def current_sort(self) -> str:
+        """The sort in force, as its parameter value (the default when none or invalid)."""
+        sort_filter = self.filters["sort"]
+        value = self.form.cleaned_data.get("sort") if self.form.is_valid() else ""
+        return value or sort_filter.default
+
+
+class DealFilterSet(_ListFilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Title or account"}),
+    )
+    pipeline = django_filters.ChoiceFilter(empty_label="Any pipeline")
+    stage = django_filters.ChoiceFilter(empty_label="Any stage")
+    owner = django_filters.ChoiceFilter(empty_label="Anyone")
+    status = django_filters.ChoiceFilter(choices=DealStatus.choices, empty_label="Any status")
+    source = django_filters.ChoiceFilter(label="Lead source", empty_label="Any source")
+    close_from = django_filters.DateFilter(
+        "expected_close_date", "gte", label="Expected close from", widget=DATE_INPUT
+    )
+    close_to = django_filters.DateFilter(
+        "expected_close_date", "lte", label="Expected close to", widget=DATE_INPUT
+    )
+    created_from = django_filters.DateFilter(
+        "created_at", "date__gte", label="Created from", widget=DATE_INPUT
+    )
+    created_to = django_filters.DateFilter(
+        "created_at", "date__lte", label="Created to", widget=DATE_INPUT
+    )
+    archived = ArchivedFilter("is_archived")
+    sort = SortFilter(
+        columns={
+            "title": ("title",),
+            "account": ("account__name",),
+            "stage": ("pipeline__position", "pipeline__name", "stage__position"),
+            "owner": ("owner__first_name", "owner__last_name", "owner__username"),
+            "value": ("value",),
+            "close": ("expected_close_date",),
+            "status": ("status",),
+            "created": ("created_at",),
+        },
+        default="-created",
+    )
+
+    search_fields = ("title", "account__name")
+
+    class Meta:
+        model = Deal
+        fields: list[str] = []
+
+    def __init__(self, data, *, user: User) -> None:
+        super().__init__(data, user=user)
+        self._stage_list = self._lazy(self._stages)
+        self.filters["pipeline"].extra["choices"] = lambda: _pipelines(self._stage_list())
+        self.filters["stage"].extra["choices"] = lambda: _stage_groups(self._stage_list())
+        self.filters["owner"].extra["choices"] = self._lazy(self._owner_choices)
+        self.filters["source"].extra["choices"] = self._lazy(
+            lambda: list(LeadSource.objects.order_by("name").values_list("pk", "name"))
+        )
+
+    @classmethod
+    def visible(cls, user: User) -> QuerySet:
+        deals = Deal.objects.visible_to(user)
+        return deals if user.is_crm_admin else deals.active()
+
+    def _stages(self) -> list[Stage]:
+        """The stages of active pipelines and of those holding a deal the user sees, with
+        their pipeline: one query for both the pipeline and the stage choices."""
+        seen = Deal.objects.visible_to(self.user).filter(pipeline=OuterRef("pipeline"))
+        return list(
+            Stage.objects.filter(Q(pipeline__is_active=True) | Exists(seen))
+            .select_related("pipeline")
+            .order_by("pipeline__position", "pipeline__name", "pipeline_id", "position", "pk")
+        )
+
+    def pipeline_name(self) -> str | None:
+        """The name of the pipeline filtered by, if any (from the choices already read)."""
+        chosen = self.form.cleaned_data.get("pipeline") if self.form.is_valid() else None
+        names = {str(pk): name for pk, name in _pipelines(self._stage_list())}
+        return names.get(chosen) if chosen else None
+
+    def rows(self) -> QuerySet:
+        """The filtered deals with what a list row shows."""
+        return self.qs.select_related("account", "pipeline", "stage", "owner")
+
+    def totals(self) -> DealTotals:
+        """Count, total and weighted value of the filtered deals, in one aggregate."""
+        sums = self.qs.order_by().aggregate(
+            count=Count("pk"),
+            total=Coalesce(Sum("value"), ZERO),
+            # value × probability summed, divided once: no integer division on SQLite.
+            weighted=Coalesce(Sum(F("value") * F("stage__probability"), output_field=MONEY), ZERO),
+        )
+        return DealTotals(
+            count=sums["count"],
+            total=Decimal(sums["total"]),
+            weighted=Decimal(sums["weighted"]) / 100,
+        )
+
+
+@dataclass(frozen=True)
+class DealTotals:
+    count: int
+    total: Decimal
+    weighted: Decimal
+
+
+def _pipelines(stages: list[Stage]) -> list[tuple[int, str]]:
+    return list({stage.pipeline_id: stage.pipeline.name for stage in stages}.items())
+
+
+def _stage_groups(stages: list[Stage]) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Stage choices grouped under their pipeline's name: "Won" exists in every pipeline."""
+    groups: dict[int, tuple[str, list[tuple[int, str]]]] = {}
+    for stage in stages:
+        groups.setdefault(stage.pipeline_id, (stage.pipeline.name, []))[1].append(
+            (stage.pk, stage.name)
+        )
+    return list(groups.values())
+
+
+def accounts_with_deal_totals(accounts: QuerySet[Account], *, user: User) -> QuerySet[Account]:
+    """Annotate open deals (count, value) and won value, counting only the unarchived deals
+    `user` sees: an account visible through one shared deal must not reveal the others."""
+    counted = Q(deals__is_archived=False)
+    if not user.is_crm_admin:
+        counted &= Q(deals__in=Deal.objects.visible_to(user))
+    is_open = counted & Q(deals__status=DealStatus.OPEN)
+    won = counted & Q(deals__status=DealStatus.WON)
+    return accounts.annotate(
+        open_deals=Count("deals", filter=is_open),
+        open_value=Coalesce(Sum("deals__value", filter=is_open), ZERO),
+        won_value=Coalesce(Sum("deals__value", filter=won), ZERO),
+    )
+
+
+class AccountFilterSet(_ListFilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or website"}),
+    )
+    industry = django_filters.ChoiceFilter(empty_label="Any industry")
+    owner = django_filters.ChoiceFilter(empty_label="Anyone")
+    archived = ArchivedFilter("is_archived")
+    sort = SortFilter(
+        columns={
+            "name": ("name",),
+            "industry": ("industry",),
+            "owner": ("owner__first_name", "owner__last_name", "owner__username"),
+            "open_deals": ("open_deals",),
+            "open_value": ("open_value",),
+            "won_value": ("won_value",),
+            "activity": ("last_activity_at",),
+        },
+        default="name",
+    )
+
+    search_fields = ("name", "website")
+
+    class Meta:
+        model = Account
+        fields: list[str] = []
+
+    def __init__(self, data, *, user: User) -> None:
+        super().__init__(data, user=user)
+        self.filters["industry"].extra["choices"] = self._lazy(self._industries)
+        self.filters["owner"].extra["choices"] = self._lazy(self._owner_choices)
+
+    @classmethod
+    def visible(cls, user: User) -> QuerySet:
+        accounts = Account.objects.visible_to(user)
+        if not user.is_crm_admin:
+            accounts = accounts.filter(is_archived=False)
+        return accounts_with_deal_totals(accounts, user=user)
+
+    def _industries(self) -> list[tuple[str, str]]:
+        names = (
+            Account.objects.visible_to(self.user)
+            .exclude(industry="")
+            .order_by("industry")
+            .values_list("industry", flat=True)
+            .distinct()
+        )
+        return [(name, name) for name in names]
+
+    def rows(self) -> QuerySet:
+        return self.qs.select_related("owner")
+
+
+class ContactFilterSet(_ListFilterSet):
+    q = django_filters.CharFilter(
+        label="Search",
+        method="search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, email, phone…"}),
+    )
+    account = django_filters.ChoiceFilter(empty_label="Any account")
+    owner = django_filters.ChoiceFilter(
+        "account__owner", label="Account owner", empty_label="Anyone"
+    )
+    archived = ArchivedFilter("is_archived", "account__is_archived")
+    sort = SortFilter(
+        columns={
+            "name": ("name",),
+            "title": ("title",),
+            "account": ("account__name",),
+            "email": ("email",),
+        },
+        default="name",
+    )
+
+    search_fields = ("name", "email", "phone", "title", "account__name")
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def __init__(self, data, *, user: User) -> None:
+        super().__init__(data, user=user)
+        self.filters["account"].extra["choices"] = self._lazy(
+            lambda: list(_visible_accounts(self.user).values_list("pk", "name"))
+        )
+        self.filters["owner"].extra["choices"] = self._lazy(self._owner_choices)
+
+    @classmethod
+    def visible(cls, user: User) -> QuerySet:
+        contacts = Contact.objects.filter(account__in=_visible_accounts(user))
+        return contacts if user.is_crm_admin else contacts.filter(is_archived=False)
+
+    def rows(self) -> QuerySet:
+        return self.qs.select_related("account")
+
+
+def _visible_accounts(user: User) -> QuerySet[Account]:
+    """The unarchived accounts `user` sees (an admin: all, archived too, to restore them)."""
+    accounts = Account.objects.visible_to(user)
+    return accounts if user.is_crm_admin else accounts.filter(is_archived=False)
