@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrations clean
+.PHONY: help install run test bench lint format migrations clean
 
 help: ## Show the available targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,14 @@ run: install ## Migrate, load demo data and serve on http://127.0.0.1:8000 (SQLi
 test: install lint ## Run ruff, the migrations check and the whole pytest suite
 	$(PY) manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The benchmarks' own PostgreSQL database (created when missing); never the app's or the tests'.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pipeline_crm_bench
+
+bench: install ## Benchmark on PostgreSQL (BENCH_DATABASE_URL); results in docs/benchmarks.md
+	BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) -m bench.database
+	DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) manage.py migrate --noinput
+	BENCH_DATABASE_URL='$(BENCH_DATABASE_URL)' $(PY) -m bench
 
 lint: $(VENV)/.installed ## Check style with ruff
 	$(BIN)/ruff check .

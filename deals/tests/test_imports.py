@@ -271,6 +271,31 @@ def test_the_import_runs_a_constant_number_of_queries(
     assert result.deals == size
 
 
+@pytest.mark.parametrize("batches", [1, 3])
+def test_the_import_adds_a_few_queries_per_batch_of_deals_not_per_deal(
+    pipeline, rep, admin_user, assert_max_queries, monkeypatch, batches
+):
+    # Batches of 10 rows: several batches in a small file, and no insert long enough for
+    # SQLite to split it. `make bench` measures the real batches on 10,000 rows.
+    monkeypatch.setattr("deals.imports.BATCH_SIZE", 10)
+    AccountFactory(name="Account 0", owner=rep)
+    stages = [("Lead", ""), ("Won", "2025-02-01"), ("Lost", "2025-02-01")]
+    lines = [
+        f"Deal {n},Account {n % 10},alice,{stages[n % 3][0]},10,2025-01-01,{stages[n % 3][1]},,"
+        f"Source {n},{'Price' if n % 3 == 2 else ''},Person {n},p{n}@x.test"
+        for n in range(10 * batches)
+    ]
+    # Once: reads of stages, owners, accounts, contacts, sources, reasons (6); the new
+    # accounts inserted (1); sources and reasons each inserted and read back (4). Per batch
+    # of 10 rows: one insert of new contacts (a contact per row here), then the stage rows
+    # locked, the column tops, the deals and their stage changes (5).
+    with assert_max_queries(11 + 5 * batches):
+        result = import_deals(csv_file(*lines), pipeline=pipeline, by=admin_user)
+    assert result.deals == 10 * batches
+    closed = sum(1 for n in range(10 * batches) if n % 3)
+    assert StageChange.objects.count() == 10 * batches + closed
+
+
 # Bad files: every problem is listed by line, and nothing is saved
 
 

@@ -1,0 +1,285 @@
+"""What the suite writes: the machine it ran on, bench/results.json and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import django
+import psycopg2
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from bench.runner import REGISTRY, Result
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+DOCS = ROOT / "docs" / "benchmarks.md"
+# PostgreSQL settings that change how fast writes commit.
+SERVER_SETTINGS = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "work_mem")
+
+NOT_POSTGRES = "the benchmarks run on PostgreSQL only; this database is {vendor}."
+UNMIGRATED = (
+    "the bench database has unapplied migrations; `make bench` applies them "
+    "(or: DATABASE_URL=<bench url> .venv/bin/python manage.py migrate)."
+)
+
+
+def database_problem() -> str | None:
+    if connection.vendor != "postgresql":
+        return NOT_POSTGRES.format(vendor=connection.vendor)
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return UNMIGRATED
+    return None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _cpu_model() -> str:
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> float | None:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 2**20, 1)
+    return None
+
+
+def _git(*args: str) -> str:
+    try:
+        completed = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return completed.stdout.strip()
+
+
+def machine() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        server = {}
+        for setting in SERVER_SETTINGS:
+            cursor.execute(f"SHOW {setting}")
+            server[setting] = cursor.fetchone()[0]
+    commit = _git("rev-parse", "--short", "HEAD")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit + (" (with uncommitted changes)" if _git("status", "--porcelain") else ""),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "psycopg2": psycopg2.__version__.split()[0],
+        "postgresql": server.pop("server_version"),
+        "postgresql_settings": server,
+        "database": connection.settings_dict["NAME"],
+        # Other processes on the machine slow the runs down; the load shows how busy it was.
+        "load_average_before": _load(),
+    }
+
+
+def _load() -> list[float]:
+    return [round(load, 2) for load in os.getloadavg()]
+
+
+def describe(info: dict[str, Any]) -> str:
+    return (
+        f"{info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, "
+        f"PostgreSQL {info['postgresql']}, Python {info['python']}, Django {info['django']}, "
+        f"database {info['database']}"
+    )
+
+
+def write(info: dict[str, Any], results: list[Result], *, runs: int, warmups: int) -> list[Path]:
+    """Write results.json and docs/benchmarks.md. Benchmarks not run this time keep their
+    previous figures, marked with the date they were measured."""
+    previous = {}
+    if RESULTS.exists():
+        try:
+            previous = json.loads(RESULTS.read_text()).get("benchmarks", {})
+        except (ValueError, AttributeError):
+            previous = {}
+    benchmarks = {}
+    for name in REGISTRY:
+        fresh = next((r for r in results if r.name == name), None)
+        if fresh is not None:
+            benchmarks[name] = fresh.as_json() | {"measured_at": info["date"]}
+        elif name in previous:
+            benchmarks[name] = previous[name]
+    document = {
+        "machine": info | {"load_average_after": _load()},
+        "method": {"runs": runs, "warmups": warmups, "p95": "nearest rank"},
+        "benchmarks": benchmarks,
+    }
+    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    DOCS.parent.mkdir(exist_ok=True)
+    DOCS.write_text(markdown(document))
+    return [RESULTS, DOCS]
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def _status(entry: dict[str, Any]) -> str:
+    if entry.get("error") or entry.get("problems"):
+        return "**broken**"
+    if entry.get("target_s") is None:
+        return "no target"
+    return "met" if entry["met"] else "**MISSED**"
+
+
+def _loads(loads: list[float]) -> str:
+    return " / ".join(f"{load:.2f}" for load in loads)
+
+
+def _busy(info: dict[str, Any]) -> str:
+    """A warning when other processes competed for the cores during the run."""
+    busiest = max(info["load_average_before"][0], info["load_average_after"][0])
+    if busiest < (info["cores"] or 1) / 2:
+        return ""
+    return (
+        " — the machine was busy: other processes competed for the cores, so the times "
+        "are pessimistic"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _workload(details: dict[str, Any] | None) -> str:
+    if not details:
+        return ""
+    return (
+        " Workload: "
+        + ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in details.items())
+        + "."
+    )
+
+
+def markdown(document: dict[str, Any]) -> str:
+    info = document["machine"]
+    method = document["method"]
+    rows = []
+    for name, entry in document["benchmarks"].items():
+        target = "–" if entry["target_s"] is None else f"< {entry['target_s']:g} s"
+        memory = entry["peak_python_memory_mb"]
+        queries = "–" if entry["queries"] is None else entry["queries"]
+        rows.append(
+            f"| `{name}` | {entry['title']} | {entry['runs']} | {_seconds(entry['median_s'])} "
+            f"| {_seconds(entry['p95_s'])} | {_seconds(entry.get('python_cpu_median_s'))} "
+            f"| {queries} | {'–' if memory is None else f'{memory:g} MB'} | {target} "
+            f"| {_status(entry)} |"
+        )
+    stale = [
+        f"`{name}` was measured at {entry['measured_at']}."
+        for name, entry in document["benchmarks"].items()
+        if entry.get("measured_at") != info["date"]
+    ]
+    cases = "\n".join(
+        f"- `{case.name}` — {' '.join((case.__doc__ or case.title).split())}"
+        + _workload(document["benchmarks"].get(case.name, {}).get("details"))
+        for case in REGISTRY.values()
+    )
+    settings = ", ".join(f"{key} {value}" for key, value in info["postgresql_settings"].items())
+    table = "\n".join(rows)
+    notes = "\n\n" + " ".join(stale) if stale else ""
+    return f"""# Benchmarks
+
+How fast Pipeline CRM does its heavy operations on PostgreSQL, measured by the benchmark suite
+in `bench/` (not by the tests). This page is written by `make bench`; edit `bench/report.py`,
+not this file.
+
+## Results
+
+- Measured: {info["date"]}, commit {info["commit"] or "unknown"}
+- Machine: {info["cores"]} cores ({info["cpu"]}), {info["memory_gb"]} GB of memory, {info["os"]}
+- PostgreSQL {info["postgresql"]} on the same machine: {settings}
+- Python {info["python"]}, Django {info["django"]}, psycopg2 {info["psycopg2"]}
+- Load average (1, 5, 15 minutes): {_loads(info["load_average_before"])} before,
+  {_loads(info["load_average_after"])} after{_busy(info)}
+
+| benchmark | what | runs | median | p95 | Python CPU | queries | peak Python memory | target (median) | |
+| --- | --- | --: | --: | --: | --: | --: | --: | --- | --- |
+{table}{notes}
+
+The full figures (every run's time, the process's resident memory, the workload) are in
+`bench/results.json`.
+
+## Reproduce
+
+```sh
+make bench      # creates the pipeline_crm_bench database if missing, migrates it, runs everything
+```
+
+`make bench` needs PostgreSQL on 127.0.0.1:5432 (user postgres); point it elsewhere with
+`BENCH_DATABASE_URL=postgres://user@host:port/some_bench_db make bench`. The suite refuses a
+database whose name does not contain “bench”, since it deletes what it imported. Once the
+database is migrated, the runner takes options:
+
+```sh
+.venv/bin/python -m bench --list              # the benchmarks and their targets
+.venv/bin/python -m bench import --runs 10    # one benchmark, more runs
+.venv/bin/python -m bench --profile --no-write  # plus a cProfile of one run; files untouched
+```
+
+The generated import file is kept in `bench/data/import-10000.csv` (not committed), so the
+same import can be tried by hand:
+`DATABASE_URL=postgres://postgres@127.0.0.1:5432/pipeline_crm_bench .venv/bin/python manage.py
+import_deals bench/data/import-10000.csv --pipeline "Bench import" --by bench.admin`.
+
+## The benchmarks
+
+{cases}
+
+## How they are measured
+
+- Each benchmark has {_count(method["warmups"], "unmeasured warm-up run")}, then
+  {_count(method["runs"], "measured run")} (unless the benchmark sets its own number). Every run starts from the same
+  database state: what the previous run created is deleted set-based and the tables are
+  vacuumed and analysed, outside the timing.
+- Times are wall-clock seconds of the operation alone, commit included. The median is
+  compared with the target; p95 is the nearest-rank 95th percentile, so with fewer than 20
+  runs it is the slowest run. "Python CPU" is the median CPU time of the benchmark's own
+  process: the rest of the wall time is PostgreSQL's work and waiting for it (the database
+  runs on the same cores).
+- Queries are the statements sent to the database during one run (counted by a
+  `connection.execute_wrapper`), without BEGIN/COMMIT/SAVEPOINT, as the tests count them.
+- Peak Python memory is the high-water mark of Python allocations (tracemalloc) in one more,
+  untimed run, since tracing slows Python down; `max_rss_mb` in the JSON is the whole
+  process's resident high-water mark after the benchmark.
+- Django runs with `pipeline_crm.settings`, DEBUG off (so queries are not recorded) and a
+  throwaway secret key; nothing else differs from production settings.
+- A target that is missed prints **MISSED** and still exits 0: timings depend on the machine,
+  so the suite reports rather than gates. It exits 1 when a benchmark breaks (an exception
+  or a wrong result, e.g. fewer deals than rows). What `make test` does guard is the query
+  count: in `deals/tests/test_imports.py`, `test_the_import_runs_a_constant_number_of_queries`
+  pins the queries of one batch and
+  `test_the_import_adds_a_few_queries_per_batch_of_deals_not_per_deal` shows that they grow
+  with batches of rows, not with rows.
+
+## Adding a benchmark
+
+Subclass `bench.runner.Case` in a module listed in `bench.runner.MODULES`, decorate it with
+`@register`, and give it a `name`, a `title`, optionally a `target` in seconds, and `setup`,
+`before_run`, `run`, `check`, `after_run` and `teardown` as needed: only `run` is timed.
+Shared data (owners, pipeline, the seeded CSV) comes from `bench/data.py`.
+"""
