@@ -1,0 +1,261 @@
+"""The board: columns with totals, their first cards, "load more" and the place of a drop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from deals.models import (
+    Deal,
+    DealQuerySet,
+)
+from stages.models import Pipeline, Stage, StageKind
+from tasks.models import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from pipeline_crm.models import User
+
+BOARD_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the board shows, as parsed from its URL by `BoardFilterForm`."""
+
+    owner_id: int | None = None
+    q: str = ""
+    close_from: date | None = None
+    close_to: date | None = None
+    rotting: bool = False
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int = 0
+    total: Decimal = Decimal(0)
+    cards: list[Deal] = field(default_factory=list)
+
+    @property
+    def weighted(self) -> Decimal:
+        return self.total * self.stage.probability / 100
+
+    @property
+    def next_offset(self) -> int | None:
+        shown = len(self.cards)
+        return shown if self.count > shown else None
+
+
+@dataclass
+class Board:
+    pipeline: Pipeline
+    columns: list[BoardColumn]
+    closed_stages: list[Stage]
+
+    @property
+    def count(self) -> int:
+        return sum(column.count for column in self.columns)
+
+    def column(self, stage_id: int) -> BoardColumn | None:
+        return next((c for c in self.columns if c.stage.pk == stage_id), None)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((column.total for column in self.columns), Decimal(0))
+
+    @property
+    def weighted(self) -> Decimal:
+        return sum((column.weighted for column in self.columns), Decimal(0))
+
+
+def _rotting_q(stages: list[Stage], now: datetime) -> Q:
+    rotting = Q(pk__in=[])
+    for stage in stages:
+        if stage.rotting_days:
+            cutoff = now - timedelta(days=stage.rotting_days)
+            rotting |= Q(stage=stage, last_activity_at__lt=cutoff)
+    return rotting
+
+
+def board_deals(
+    *, pipeline: Pipeline, stages: list[Stage], user: User, filters: BoardFilters, now: datetime
+) -> DealQuerySet:
+    """The open, unarchived deals of `pipeline` that `user` sees under `filters`."""
+    deals = Deal.objects.visible_to(user).active().open().filter(pipeline=pipeline)
+    if filters.owner_id is not None:
+        deals = deals.filter(owner_id=filters.owner_id)
+    if filters.q:
+        deals = deals.filter(Q(title__icontains=filters.q) | Q(account__name__icontains=filters.q))
+    if filters.close_from:
+        deals = deals.filter(expected_close_date__gte=filters.close_from)
+    if filters.close_to:
+        deals = deals.filter(expected_close_date__lte=filters.close_to)
+    if filters.rotting:
+        deals = deals.filter(_rotting_q(stages, now))
+    return deals
+
+
+def with_task_flags(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Flag deals without an open task (`has_open_task`) or with an overdue one."""
+    open_tasks = Task.objects.filter(deal=OuterRef("pk"), status=TaskStatus.OPEN)
+    overdue = open_tasks.filter(due_at__lt=now).filter(
+        Q(snoozed_until__isnull=True) | Q(snoozed_until__lt=now)
+    )
+    return deals.annotate(has_open_task=Exists(open_tasks), has_overdue_task=Exists(overdue))
+
+
+def with_card_details(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Join and flag what a board card shows, loading only the fields it needs."""
+    return with_task_flags(
+        deals.select_related("owner", "account").only(
+            "title",
+            "value",
+            "stage_id",
+            "pipeline_id",
+            "expected_close_date",
+            "stage_changed_at",
+            "last_activity_at",
+            "board_position",
+            "owner__first_name",
+            "owner__last_name",
+            "owner__username",
+            "owner__team_id",
+            "account__name",
+        ),
+        now=now,
+    )
+
+
+@dataclass
+class BoardSummary:
+    count: int
+    total: Decimal
+    weighted: Decimal
+
+
+def board_summary_and_columns(
+    deals: DealQuerySet, *, stages: list[Stage]
+) -> tuple[BoardSummary, list[BoardColumn]]:
+    """The board's totals and the headers of `stages`, in one aggregate query."""
+    rows = (
+        deals.order_by()
+        .values("stage")
+        .annotate(
+            count=Count("pk"),
+            total=Sum("value"),
+            weighted=Sum(F("value") * F("stage__probability") / 100),
+        )
+    )
+    by_stage = {row["stage"]: row for row in rows}
+    summary = BoardSummary(
+        count=sum(row["count"] for row in rows),
+        total=sum((row["total"] or Decimal(0) for row in rows), Decimal(0)),
+        weighted=sum((row["weighted"] or Decimal(0) for row in rows), Decimal(0)),
+    )
+    columns = []
+    for stage in stages:
+        row = by_stage.get(stage.pk, {})
+        columns.append(
+            BoardColumn(
+                stage=stage, count=row.get("count", 0), total=row.get("total") or Decimal(0)
+            )
+        )
+    return summary, columns
+
+
+def decorate_cards(cards: list[Deal], *, stage: Stage, now: datetime) -> None:
+    """Set what a card shows that depends on the clock: days in stage, rotting."""
+    for deal in cards:
+        deal.stage = stage
+        deal.days_in_stage = (now - deal.stage_changed_at).days
+        idle_days = (now - deal.last_activity_at).days
+        deal.is_rotting = bool(stage.rotting_days) and idle_days > stage.rotting_days
+
+
+def index_in_column(
+    *, deal: Deal, stage: Stage, user: User, filters: BoardFilters, index: int
+) -> int:
+    """Translate an index among the cards shown under `filters` into one over the whole
+    column: the new place is just before the card now shown at `index`."""
+    now = timezone.now()
+    shown = (
+        board_deals(pipeline=deal.pipeline, stages=[stage], user=user, filters=filters, now=now)
+        .filter(stage=stage)
+        .exclude(pk=deal.pk)
+    )
+    anchor = shown.order_by("board_position", "pk").values("board_position", "pk")[
+        index : index + 1
+    ]
+    column = Deal.objects.active().open().filter(stage=stage).exclude(pk=deal.pk)
+    if not anchor:
+        return column.count()
+    anchor = anchor[0]
+    return column.filter(
+        Q(board_position__lt=anchor["board_position"])
+        | Q(board_position=anchor["board_position"], pk__lt=anchor["pk"])
+    ).count()
+
+
+def build_board(
+    *,
+    pipeline: Pipeline,
+    user: User,
+    filters: BoardFilters,
+    now: datetime | None = None,
+    totals_only: bool = False,
+) -> Board:
+    """Columns of open stages with totals over all matching deals and their first cards.
+
+    Three queries whatever the number of deals: stages (from the prefetch when present),
+    totals per stage, and the first BOARD_PAGE_SIZE cards of every column in one window
+    query. With `totals_only`, no cards (for re-rendering the headers after a move).
+    """
+    now = now or timezone.now()
+    stages = sorted(pipeline.stages.all(), key=lambda s: (s.position, s.pk))
+    deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
+    open_stages = [stage for stage in stages if stage.kind == StageKind.OPEN]
+    _, columns = board_summary_and_columns(deals, stages=open_stages)
+    cards = {} if totals_only else _first_cards(deals, now=now)
+    for column in columns:
+        column.cards = cards.get(column.stage.pk, [])
+        decorate_cards(column.cards, stage=column.stage, now=now)
+    closed = [stage for stage in stages if stage.kind != StageKind.OPEN]
+    return Board(pipeline=pipeline, columns=columns, closed_stages=closed)
+
+
+def _first_cards(deals: DealQuerySet, *, now: datetime) -> dict[int, list[Deal]]:
+    ranked = with_card_details(deals, now=now).annotate(
+        rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("board_position"), F("pk")])
+    )
+    cards: dict[int, list[Deal]] = {}
+    for deal in ranked.filter(rank__lte=BOARD_PAGE_SIZE).order_by("stage", "board_position", "pk"):
+        cards.setdefault(deal.stage_id, []).append(deal)
+    return cards
+
+
+def column_page(
+    *,
+    pipeline: Pipeline,
+    stage: Stage,
+    user: User,
+    filters: BoardFilters,
+    offset: int,
+    now: datetime | None = None,
+) -> list[Deal]:
+    """The next BOARD_PAGE_SIZE cards of one column, for "load more"."""
+    now = now or timezone.now()
+    stages = [stage]
+    deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
+    page = list(
+        with_card_details(deals.filter(stage=stage), now=now).order_by("board_position", "pk")[
+            offset : offset + BOARD_PAGE_SIZE
+        ]
+    )
+    decorate_cards(page, stage=stage, now=now)
+    return page
