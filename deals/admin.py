@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from deals.forms import AdminDealForm
+from deals.forms import BANT_FIELDS, DEAL_FIELD_LABELS, AdminDealForm
 from deals.models import Account, Activity, Contact, Deal, LeadSource, LostReason, StageChange
 from deals.services import (
     DealError,
@@ -130,20 +130,8 @@ class DealAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     autocomplete_fields = ["account", "contact", "owner"]
     fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "title",
-                    "account",
-                    "contact",
-                    "owner",
-                    "value",
-                    "expected_close_date",
-                    "source",
-                ]
-            },
-        ),
+        # The deal's plain fields in the order of its page.
+        (None, {"fields": [*DEAL_FIELD_LABELS]}),
         (
             "Stage",
             {
@@ -157,10 +145,7 @@ class DealAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (
-            "Qualification (BANT)",
-            {"fields": ["has_budget", "has_authority", "has_need", "has_timeline"]},
-        ),
+        ("Qualification (BANT)", {"fields": [*BANT_FIELDS]}),
         (
             "Record",
             {

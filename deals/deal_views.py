@@ -9,72 +9,36 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import reswap, retarget
 
-from deals.forms import (
-    DEAL_FIELD_LABELS,
-    ActivityForm,
-    BantForm,
-    DealFieldForm,
-    add_service_error,
+from deals import record_actions
+from deals.forms import DEAL_FIELD_LABELS, BantForm, DealFieldForm, add_service_error
+from deals.models import Deal
+from deals.record_actions import (
+    LOG_BUTTONS,
+    form_page,
+    get_deal,
+    quick_task_form,
+    timeline_cursor,
 )
-from deals.models import ActivityKind, Deal
 from deals.selectors import (
     Timeline,
-    TimelineCursor,
     active_lost_reasons,
     can_change_deal,
-    get_deal_record_or_404,
     timeline,
 )
-from deals.services import DealError, log_activity, update_deal
-from deals.views import NO_CHANGE_RIGHTS
+from deals.services import DealError, update_deal
 from stages.models import StageKind
 from tasks.forms import QuickTaskForm
-from tasks.selectors import open_tasks, task_assignees
-from tasks.services import create_task
+from tasks.selectors import open_tasks
 
-UNKNOWN_ACTIVITY_KIND = "Unknown kind of activity: choose call, email, meeting or note."
 FIELD_SAVED = "Saved the {field} of “{deal}”."
 BANT_SAVED = "Saved the qualification of “{deal}”."
-ACTIVITY_LOGGED = "Logged the {kind} “{subject}”."
-TASK_ADDED = "Added the task “{title}”."
-# (kind, button label, icon) of the "log an activity" buttons.
-LOG_BUTTONS = [
-    (ActivityKind.CALL, "Log call", "telephone"),
-    (ActivityKind.EMAIL, "Log email", "envelope"),
-    (ActivityKind.MEETING, "Log meeting", "people"),
-    (ActivityKind.NOTE, "Add note", "sticky"),
-]
-
-
-def url_exists(name: str, *args: object) -> str | None:
-    """The URL of `name` if the URL configuration has it (pages of other features)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None
-
-
-def timeline_cursor(request: HttpRequest) -> TimelineCursor | None:
-    """The `?before=` of "Show older"; ValueError for a malformed one."""
-    before = request.GET.get("before")
-    return TimelineCursor.parse(before) if before else None
-
-
-def _get_deal(request: HttpRequest, deal_id: int, *, change: bool = False) -> Deal:
-    """The deal with what its page shows: 404 outside visibility; with `change`, 403
-    when the user may only look at it."""
-    deal = get_deal_record_or_404(request.user, deal_id)
-    if change and not can_change_deal(request.user, deal):
-        raise PermissionDenied(NO_CHANGE_RIGHTS.format(deal=deal.title))
-    return deal
 
 
 def _stage_steps(deal: Deal) -> list[dict[str, object]]:
@@ -112,13 +76,9 @@ def _bant_context(deal: Deal, form: BantForm | None = None) -> dict[str, object]
 def _tasks_context(
     request: HttpRequest, deal: Deal, form: QuickTaskForm | None = None
 ) -> dict[str, object]:
-    form = form or QuickTaskForm(
-        assignees=task_assignees(request.user, owner=deal.owner),
-        initial={"assignee": deal.owner_id},
-    )
     return {
         "tasks": open_tasks(deal=deal),
-        "task_form": form,
+        "task_form": form or quick_task_form(request, deal),
         "add_task_url": reverse("deals:add-task", args=[deal.pk]),
         "now": timezone.now(),
     }
@@ -145,7 +105,7 @@ def _page_context(request: HttpRequest, deal: Deal) -> dict[str, object]:
 @login_required
 def detail(request: HttpRequest, deal_id: int) -> HttpResponse:
     """The deal page; with htmx and `?before=`, only the older timeline entries."""
-    deal = _get_deal(request, deal_id)
+    deal = get_deal(request, deal_id)
     try:
         before = timeline_cursor(request)
     except ValueError as error:
@@ -162,9 +122,9 @@ def detail(request: HttpRequest, deal_id: int) -> HttpResponse:
             "steps": _stage_steps(deal),
             "lost_reasons": active_lost_reasons(),
             "fields": DEAL_FIELD_LABELS.items(),
-            "edit_url": url_exists("deals:edit", deal.pk),
-            "archive_url": url_exists("deals:archive", deal.pk),
-            "restore_url": url_exists("deals:restore", deal.pk),
+            "edit_url": reverse("deals:edit", args=[deal.pk]),
+            "archive_url": reverse("deals:archive", args=[deal.pk]),
+            "restore_url": reverse("deals:restore", args=[deal.pk]),
         }
     )
     return render(request, "deals/detail.html", context)
@@ -178,7 +138,7 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
     keeps status 200, so htmx swaps it in); without, a page and a redirect."""
     if field not in DEAL_FIELD_LABELS:
         raise Http404("No such field.")
-    deal = _get_deal(request, deal_id, change=True)
+    deal = get_deal(request, deal_id, change=True)
     context = _page_context(request, deal) | {"name": field, "label": DEAL_FIELD_LABELS[field]}
     if request.method == "GET" and "cancel" in request.GET:
         return render(request, "deals/partials/field.html#display", context)
@@ -187,10 +147,8 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
     if form.is_bound and form.is_valid():
         try:
             update_deal(deal, by=request.user, **form.changes())
-        except ValidationError as error:
+        except (ValidationError, DealError) as error:
             add_service_error(form, error)
-        except DealError as error:
-            form.add_error(None, str(error))
         else:
             if request.htmx:
                 # The header repeats title, account, owner and value: refresh it too.
@@ -202,12 +160,11 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
     context["form"] = form
     if request.htmx:
         return render(request, "deals/partials/field.html#form", context)
-    return render(
+    return form_page(
         request,
-        "deals/field_edit.html",
+        deal,
         context
         | {
-            "record": deal,
             "heading": f"Edit the {context['label'].lower()} of “{deal.title}”",
             "action": reverse("deals:field", args=[deal.pk, field]),
             "submit_label": "Save",
@@ -219,7 +176,7 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
 @login_required
 def bant(request: HttpRequest, deal_id: int) -> HttpResponse:
     """Tick or untick Budget, Authority, Need and Timeline."""
-    deal = _get_deal(request, deal_id, change=True)
+    deal = get_deal(request, deal_id, change=True)
     form = BantForm(request.POST)
     if form.is_valid():
         update_deal(deal, by=request.user, **form.cleaned_data)
@@ -236,57 +193,15 @@ def new_activity(request: HttpRequest, deal_id: int) -> HttpResponse:
     """Log a call, email, meeting or note (`?kind=`) on the deal; needs change rights, like
     every other change of the deal (a read-only viewer gets 403). With htmx, success
     answers the re-rendered timeline (retargeted there) and errors the form again."""
-    deal = _get_deal(request, deal_id, change=True)
-    kind = request.GET.get("kind") or request.POST.get("kind") or ""
-    if kind not in ActivityKind.values:
-        return HttpResponse(UNKNOWN_ACTIVITY_KIND, status=400)
-    form = ActivityForm(request.POST if request.method == "POST" else None)
-    if form.is_valid():
-        try:
-            activity = log_activity(kind=kind, user=request.user, deal=deal, **form.cleaned_data)
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            if request.htmx:
-                context = _page_context(request, deal) | _timeline_context(
-                    deal, timeline(deal=deal)
-                )
-                response = render(request, "deals/partials/timeline.html", context)
-                return reswap(retarget(response, "#timeline"), "outerHTML")
-            messages.success(
-                request,
-                ACTIVITY_LOGGED.format(
-                    kind=activity.get_kind_display().lower(), subject=activity.subject
-                ),
-            )
-            return redirect(deal)
-    return activity_form_response(
-        request, deal, form, kind, reverse("deals:log-activity", args=[deal.pk])
+    deal = get_deal(request, deal_id, change=True)
+    return record_actions.new_activity(
+        request,
+        deal,
+        action=reverse("deals:log-activity", args=[deal.pk]),
+        timeline_card=lambda: (
+            _page_context(request, deal) | _timeline_context(deal, timeline(deal=deal))
+        ),
     )
-
-
-def activity_form_response(
-    request: HttpRequest, record, form: ActivityForm, kind: str, action: str
-) -> HttpResponse:
-    """The activity form: a fragment for htmx, a page otherwise (deal and account pages)."""
-    label = next(label for value, label, _ in LOG_BUTTONS if value == kind)
-    context = {
-        "form": form,
-        "kind": kind,
-        "action": f"{action}?kind={kind}",
-        "heading": label,
-        "record": record,
-        "cancel_url": record.get_absolute_url(),
-    }
-    if request.htmx:
-        return render(request, "deals/partials/activity_form.html", context)
-    active_section = "Deals" if isinstance(record, Deal) else "Accounts"
-    context |= {
-        "submit_label": "Save",
-        "active_section": active_section,
-        "heading": f"{label}: {record}",
-    }
-    return render(request, "deals/field_edit.html", context)
 
 
 @login_required
@@ -294,38 +209,10 @@ def activity_form_response(
 def new_task(request: HttpRequest, deal_id: int) -> HttpResponse:
     """Quick add of a task on the deal, for someone who may hold its tasks; change rights
     needed. With htmx the answer is the tasks card (with the errors, or the new task)."""
-    deal = _get_deal(request, deal_id, change=True)
-    assignees = task_assignees(request.user, owner=deal.owner)
-    form = QuickTaskForm(
-        request.POST if request.method == "POST" else None,
-        assignees=assignees,
-        initial={"assignee": deal.owner_id},
+    deal = get_deal(request, deal_id, change=True)
+    return record_actions.new_task(
+        request,
+        deal,
+        action=reverse("deals:add-task", args=[deal.pk]),
+        tasks_card=lambda form: _page_context(request, deal) | _tasks_context(request, deal, form),
     )
-    if form.is_valid():
-        try:
-            task = create_task(
-                title=form.cleaned_data["title"],
-                due_at=form.due_at(),
-                assignee=form.cleaned_data["assignee"],
-                by=request.user,
-                deal=deal,
-            )
-        except ValidationError as error:
-            add_service_error(form, error)
-        else:
-            if request.htmx:
-                context = _page_context(request, deal) | _tasks_context(request, deal)
-                return render(request, "deals/partials/tasks.html", context)
-            messages.success(request, TASK_ADDED.format(title=task.title))
-            return redirect(deal)
-    if request.htmx:
-        context = _page_context(request, deal) | _tasks_context(request, deal, form)
-        return render(request, "deals/partials/tasks.html", context)
-    context = _page_context(request, deal) | {
-        "form": form,
-        "record": deal,
-        "heading": f"New task for “{deal.title}”",
-        "action": reverse("deals:add-task", args=[deal.pk]),
-        "submit_label": "Add task",
-    }
-    return render(request, "deals/field_edit.html", context)

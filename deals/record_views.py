@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,12 +24,13 @@ from deals.forms import (
     ContactForm,
     DealCreateForm,
     DealEditForm,
+    add_service_error,
 )
 from deals.models import Account, Contact, Deal, LeadSource
+from deals.record_actions import NO_CHANGE_RIGHTS, get_account, get_deal
 from deals.selectors import (
     assignable_owners,
     can_change_account,
-    can_change_deal,
     get_account_record_or_404,
     get_deal_for_user_or_404,
     visible_accounts,
@@ -43,7 +43,7 @@ from deals.services import (
     archive_deal,
     create_account,
     create_contact,
-    create_deal,
+    create_deal_with_account,
     restore_account,
     restore_contact,
     restore_deal,
@@ -53,7 +53,6 @@ from deals.services import (
 )
 from stages.models import Pipeline
 
-NO_CHANGE_RIGHTS = "You may look at “{record}” but not change it."
 ONLY_ADMINS_RESTORE = "Only admins restore archived records."
 DEAL_CREATED = "Created the deal “{deal}”."
 ACCOUNT_CREATED = "Created the account “{account}”."
@@ -64,20 +63,6 @@ RESTORED = "Restored “{record}”."
 
 
 # Access
-
-
-def _changeable_deal(request: HttpRequest, deal_id: int) -> Deal:
-    deal = get_deal_for_user_or_404(request.user, deal_id)
-    if not can_change_deal(request.user, deal):
-        raise PermissionDenied(NO_CHANGE_RIGHTS.format(record=deal.title))
-    return deal
-
-
-def _changeable_account(request: HttpRequest, account_id: int) -> Account:
-    account = get_account_record_or_404(request.user, account_id)
-    if not can_change_account(request.user, account):
-        raise PermissionDenied(NO_CHANGE_RIGHTS.format(record=account.name))
-    return account
 
 
 def _visible_contact(request: HttpRequest, contact_id: int) -> Contact:
@@ -166,27 +151,22 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                account = data["account"] or create_account(
-                    name=data["new_account"], owner=data["owner"]
-                )
-                deal = create_deal(
-                    title=data["title"],
-                    account=account,
-                    contact=data["contact"],
-                    owner=data["owner"],
-                    pipeline=data["pipeline"],
-                    stage=data["stage"],
-                    value=data["value"],
-                    expected_close_date=data["expected_close_date"],
-                    source=data["source"],
-                    by=user,
-                    **{name: data[name] for name in BANT_FIELDS},
-                )
-        except ValidationError as error:
-            form.add_service_error(error)
-        except DealError as error:
-            form.add_error(None, str(error))
+            deal = create_deal_with_account(
+                account=data["account"],
+                new_account_name=data["new_account"],
+                title=data["title"],
+                contact=data["contact"],
+                owner=data["owner"],
+                pipeline=data["pipeline"],
+                stage=data["stage"],
+                value=data["value"],
+                expected_close_date=data["expected_close_date"],
+                source=data["source"],
+                by=user,
+                **{name: data[name] for name in BANT_FIELDS},
+            )
+        except (ValidationError, DealError) as error:
+            add_service_error(form, error)
         else:
             messages.success(request, DEAL_CREATED.format(deal=deal.title))
             return redirect(deal)
@@ -197,7 +177,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
-    deal = _changeable_deal(request, deal_id)
+    deal = get_deal(request, deal_id, change=True)
     initial = model_to_dict(deal, fields=DEAL_EDITABLE_FIELDS)
     if request.htmx and request.method == "GET":
         initial["account"] = _id_param(request, "account")
@@ -212,10 +192,8 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
         changes = {name: form.cleaned_data[name] for name in DEAL_EDITABLE_FIELDS}
         try:
             update_deal(deal, by=request.user, **changes)
-        except ValidationError as error:
-            form.add_service_error(error)
-        except DealError as error:
-            form.add_error(None, str(error))
+        except (ValidationError, DealError) as error:
+            add_service_error(form, error)
         else:
             messages.success(request, SAVED.format(record=deal.title))
             return redirect(deal)
@@ -226,7 +204,7 @@ def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def deal_archive(request: HttpRequest, deal_id: int) -> HttpResponse:
-    deal = _changeable_deal(request, deal_id)
+    deal = get_deal(request, deal_id, change=True)
     archive_deal(deal, by=request.user)
     messages.success(request, ARCHIVED.format(record=deal.title))
     return _go(request, reverse("deals:board", args=[deal.pipeline_id]))
@@ -268,7 +246,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
         try:
             account = create_account(**form.cleaned_data)
         except ValidationError as error:
-            form.add_service_error(error)
+            add_service_error(form, error)
         else:
             messages.success(request, ACCOUNT_CREATED.format(account=account.name))
             return redirect(account)
@@ -279,7 +257,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _changeable_account(request, account_id)
+    account = get_account(request, account_id, change=True)
     form = AccountForm(
         request.POST if request.method == "POST" else None,
         initial=model_to_dict(account, fields=AccountForm.base_fields),
@@ -288,10 +266,8 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             update_account(account, by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_error(error)
-        except DealError as error:
-            form.add_error(None, str(error))
+        except (ValidationError, DealError) as error:
+            add_service_error(form, error)
         else:
             messages.success(request, SAVED.format(record=account.name))
             return redirect(account)
@@ -302,7 +278,7 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def account_archive(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _changeable_account(request, account_id)
+    account = get_account(request, account_id, change=True)
     try:
         archive_account(account, by=request.user)
     except DealError as error:
@@ -328,13 +304,13 @@ def account_restore(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def contact_create(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _changeable_account(request, account_id)
+    account = get_account(request, account_id, change=True)
     form = ContactForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
             contact = create_contact(account=account, **form.cleaned_data)
         except ValidationError as error:
-            form.add_service_error(error)
+            add_service_error(form, error)
         else:
             messages.success(request, CONTACT_CREATED.format(contact=contact, account=account))
             return redirect(account)
@@ -353,10 +329,8 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             update_contact(contact, by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_service_error(error)
-        except DealError as error:
-            form.add_error(None, str(error))
+        except (ValidationError, DealError) as error:
+            add_service_error(form, error)
         else:
             messages.success(request, SAVED.format(record=contact.name))
             return redirect(contact.account)

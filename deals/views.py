@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from deals.forms import BoardFilterForm, MoveDealForm, QuickAddDealForm
+from deals.forms import BoardFilterForm, MoveDealForm, QuickAddDealForm, add_service_error
 from deals.models import Deal
+from deals.record_actions import NO_CHANGE_RIGHTS, get_deal
 from deals.selectors import (
     BOARD_PAGE_SIZE,
     BoardFilters,
@@ -35,13 +36,10 @@ from deals.services import (
     DealConflict,
     DealError,
     DealMoveError,
-    create_account,
-    create_deal,
+    create_deal_with_account,
     move_deal,
 )
 from stages.models import Pipeline, Stage, StageKind
-
-NO_CHANGE_RIGHTS = "You may look at “{deal}” but not change it."
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -142,18 +140,10 @@ def _refuse(request: HttpRequest, deal: Deal, reason: str, status: int) -> HttpR
     return render(request, "deals/move_refused.html", context, status=status)
 
 
-def _get_changeable_deal(request: HttpRequest, deal_id: int) -> Deal:
-    """The deal if the user may change it: 404 outside visibility, 403 when read-only."""
-    deal = get_deal_for_user_or_404(request.user, deal_id)
-    if not can_change_deal(request.user, deal):
-        raise PermissionDenied(NO_CHANGE_RIGHTS.format(deal=deal.title))
-    return deal
-
-
 @login_required
 def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
     """ "Move to…": the same move as a drag, as a plain form for keyboards and no JavaScript."""
-    deal = _get_changeable_deal(request, deal_id)
+    deal = get_deal(request, deal_id, change=True)
     preselect = request.GET.get("stage", "")
     context = {
         "deal": deal,
@@ -174,7 +164,7 @@ def move(request: HttpRequest, deal_id: int) -> HttpResponse:
     with transaction.atomic():
         deal = get_deal_for_user_or_404(request.user, deal_id, lock=True)
         if not can_change_deal(request.user, deal):
-            return _refuse(request, deal, NO_CHANGE_RIGHTS.format(deal=deal.title), 403)
+            return _refuse(request, deal, NO_CHANGE_RIGHTS.format(record=deal.title), 403)
         if not form.is_valid():
             return _refuse(request, deal, form.error_text(), 400)
         data = form.cleaned_data
@@ -258,24 +248,19 @@ def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            with transaction.atomic():
-                account = data["account"] or create_account(
-                    name=data["new_account"], owner=data["owner"]
-                )
-                deal = create_deal(
-                    title=data["title"],
-                    account=account,
-                    owner=data["owner"],
-                    pipeline=pipeline,
-                    stage=stage,
-                    value=data["value"],
-                    expected_close_date=data["expected_close_date"],
-                    by=request.user,
-                )
-        except ValidationError as error:
-            form.add_error(None, error)
-        except DealError as error:
-            form.add_error(None, str(error))
+            deal = create_deal_with_account(
+                account=data["account"],
+                new_account_name=data["new_account"],
+                title=data["title"],
+                owner=data["owner"],
+                pipeline=pipeline,
+                stage=stage,
+                value=data["value"],
+                expected_close_date=data["expected_close_date"],
+                by=request.user,
+            )
+        except (ValidationError, DealError) as error:
+            add_service_error(form, error)
         else:
             messages.success(request, f"Added “{deal.title}” to “{stage.name}”.")
             return redirect(_safe_next(request, _board_url(pipeline.pk)))

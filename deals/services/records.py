@@ -4,7 +4,7 @@ activities. Stage, pipeline and status change only through `moves`."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +30,7 @@ from deals.services.moves import (
     _append_to_columns,
     _read_stages,
     _save_in_column,
+    create_deal,
 )
 
 
@@ -402,3 +403,19 @@ def restore_contact(contact: Contact, *, by: User | None) -> Contact:
 
 def restore_contacts(contacts: QuerySet[Contact], *, by: User | None) -> int:
     return contacts.filter(is_archived=True).update(is_archived=False)
+
+
+@transaction.atomic
+def create_deal_with_account(
+    *,
+    account: Account | None,
+    new_account_name: str = "",
+    owner: User,
+    by: User | None,
+    **fields: Any,
+) -> Deal:
+    """`create_deal` on `account`, or on a new account named `new_account_name` and owned
+    by the deal's owner. One transaction: a refused deal leaves no new account behind."""
+    if account is None:
+        account = create_account(name=new_account_name, owner=owner)
+    return create_deal(account=account, owner=owner, by=by, **fields)
