@@ -14,8 +14,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
@@ -25,6 +23,7 @@ from deals.services import move_deal
 from deals.tests.factories import AccountFactory, DealFactory, LostReasonFactory
 from stages.tests.factories import stage
 from tasks.tests.factories import TaskFactory
+from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -56,16 +55,6 @@ def column_order(stage_id: int) -> list[int]:
 
 
 # --- Browser -------------------------------------------------------------------------------
-
-
-def log_in(context: BrowserContext, live_server, user) -> None:
-    """Give the browser the session cookie of a logged-in test client."""
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
-    )
 
 
 def open_board(page: Page, live_server, user, pipeline) -> None:
