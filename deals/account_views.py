@@ -49,7 +49,7 @@ def social_links(account: Account) -> list[dict[str, str]]:
     return links
 
 
-def _page_context(request: HttpRequest, account: Account) -> dict[str, object]:
+def page_context(request: HttpRequest, account: Account) -> dict[str, object]:
     return {
         "account": account,
         "can_change": can_change_account(request.user, account),
@@ -57,7 +57,7 @@ def _page_context(request: HttpRequest, account: Account) -> dict[str, object]:
     }
 
 
-def _timeline_context(account: Account, history: Timeline) -> dict[str, object]:
+def timeline_context(account: Account, history: Timeline) -> dict[str, object]:
     return {
         "timeline": history,
         "timeline_url": account.get_absolute_url(),
@@ -89,7 +89,7 @@ def detail(request: HttpRequest, account_id: int) -> HttpResponse:
     except ValueError as error:
         return HttpResponse(str(error), status=400)
     history = timeline(account=account, user=request.user, before=before)
-    context = _page_context(request, account) | _timeline_context(account, history)
+    context = page_context(request, account) | timeline_context(account, history)
     if request.htmx and before is not None:
         return render(request, "deals/partials/timeline.html#entries", context)
     context |= _tasks_context(request, account) | {
@@ -115,8 +115,8 @@ def new_activity(request: HttpRequest, account_id: int) -> HttpResponse:
         account,
         action=reverse("deals:account-log-activity", args=[account.pk]),
         timeline_card=lambda: (
-            _page_context(request, account)
-            | _timeline_context(account, timeline(account=account, user=request.user))
+            page_context(request, account)
+            | timeline_context(account, timeline(account=account, user=request.user))
         ),
     )
 
@@ -132,6 +132,6 @@ def new_task(request: HttpRequest, account_id: int) -> HttpResponse:
         account,
         action=reverse("deals:account-add-task", args=[account.pk]),
         tasks_card=lambda form: (
-            _page_context(request, account) | _tasks_context(request, account, form)
+            page_context(request, account) | _tasks_context(request, account, form)
         ),
     )

@@ -84,7 +84,7 @@ def _tasks_context(
     }
 
 
-def _timeline_context(deal: Deal, history: Timeline) -> dict[str, object]:
+def timeline_context(deal: Deal, history: Timeline) -> dict[str, object]:
     return {
         "timeline": history,
         "timeline_url": deal.get_absolute_url(),
@@ -93,7 +93,7 @@ def _timeline_context(deal: Deal, history: Timeline) -> dict[str, object]:
     }
 
 
-def _page_context(request: HttpRequest, deal: Deal) -> dict[str, object]:
+def page_context(request: HttpRequest, deal: Deal) -> dict[str, object]:
     """What the header and the fragments share."""
     return {
         "deal": deal,
@@ -111,7 +111,7 @@ def detail(request: HttpRequest, deal_id: int) -> HttpResponse:
     except ValueError as error:
         return HttpResponse(str(error), status=400)
     history = timeline(deal=deal, before=before)
-    context = _page_context(request, deal) | _timeline_context(deal, history)
+    context = page_context(request, deal) | timeline_context(deal, history)
     if request.htmx and before is not None:
         return render(request, "deals/partials/timeline.html#entries", context)
     context |= (
@@ -139,7 +139,7 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
     if field not in DEAL_FIELD_LABELS:
         raise Http404("No such field.")
     deal = get_deal(request, deal_id, change=True)
-    context = _page_context(request, deal) | {"name": field, "label": DEAL_FIELD_LABELS[field]}
+    context = page_context(request, deal) | {"name": field, "label": DEAL_FIELD_LABELS[field]}
     if request.method == "GET" and "cancel" in request.GET:
         return render(request, "deals/partials/field.html#display", context)
     data = request.POST if request.method == "POST" else None
@@ -181,7 +181,7 @@ def bant(request: HttpRequest, deal_id: int) -> HttpResponse:
     if form.is_valid():
         update_deal(deal, by=request.user, **form.cleaned_data)
     if request.htmx:
-        context = _page_context(request, deal) | _bant_context(deal)
+        context = page_context(request, deal) | _bant_context(deal)
         return render(request, "deals/partials/bant.html", context)
     messages.success(request, BANT_SAVED.format(deal=deal.title))
     return redirect(deal)
@@ -199,7 +199,7 @@ def new_activity(request: HttpRequest, deal_id: int) -> HttpResponse:
         deal,
         action=reverse("deals:log-activity", args=[deal.pk]),
         timeline_card=lambda: (
-            _page_context(request, deal) | _timeline_context(deal, timeline(deal=deal))
+            page_context(request, deal) | timeline_context(deal, timeline(deal=deal))
         ),
     )
 
@@ -214,5 +214,5 @@ def new_task(request: HttpRequest, deal_id: int) -> HttpResponse:
         request,
         deal,
         action=reverse("deals:add-task", args=[deal.pk]),
-        tasks_card=lambda form: _page_context(request, deal) | _tasks_context(request, deal, form),
+        tasks_card=lambda form: page_context(request, deal) | _tasks_context(request, deal, form),
     )

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from deals import account_views, deal_views, import_views, list_views, record_views, views
+from deals import (
+    account_views,
+    activity_views,
+    deal_views,
+    import_views,
+    list_views,
+    record_views,
+    views,
+)
 
 app_name = "deals"
 
@@ -38,6 +46,12 @@ contact_urls = [
     path("restore/", record_views.contact_restore, name="contact-restore"),
 ]
 
+# /activities/<activity_id>/
+activity_urls = [
+    path("edit/", activity_views.edit, name="activity-edit"),
+    path("delete/", activity_views.delete, name="activity-delete"),
+]
+
 # /pipelines/<pipeline_id>/
 pipeline_urls = [
     path("board/", views.board, name="board"),
@@ -57,5 +71,6 @@ urlpatterns = [
     path("deals/<int:deal_id>/", include(deal_urls)),
     path("accounts/<int:account_id>/", include(account_urls)),
     path("contacts/<int:contact_id>/", include(contact_urls)),
+    path("activities/<int:activity_id>/", include(activity_urls)),
     path("pipelines/<int:pipeline_id>/", include(pipeline_urls)),
 ]

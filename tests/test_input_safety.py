@@ -122,7 +122,7 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
     deal = DealFactory(title=payload, account=account, owner=owner, pipeline=pipeline)
     LostReasonFactory(name=payload)
     contact = ContactFactory(account=account, name=payload, title=payload)
-    log_activity(kind="note", subject=payload, body=payload, user=owner, deal=deal)
+    note = log_activity(kind="note", subject=payload, body=payload, user=owner, deal=deal)
     log_activity(kind="call", subject=payload, body=payload, user=owner, account=account)
     TaskFactory(deal=deal, assignee=owner, title=payload)
     TaskFactory(
@@ -146,6 +146,7 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("deals:move-form", args=[deal.pk]),
         reverse("deals:field", args=[deal.pk, "contact"]),
         reverse("deals:log-activity", args=[deal.pk]) + "?kind=call",
+        reverse("deals:activity-edit", args=[note.pk]),
         reverse("deals:add-task", args=[deal.pk]),
         reverse("deals:account-detail", args=[account.pk]),
         reverse("deals:account-log-activity", args=[account.pk]) + "?kind=note",

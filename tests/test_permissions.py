@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from deals.models import Deal
-from deals.tests.factories import AccountFactory, ContactFactory, DealFactory
+from deals.tests.factories import AccountFactory, ActivityFactory, ContactFactory, DealFactory
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import TeamFactory, UserFactory
 from stages.tests.factories import PipelineFactory, stage
@@ -106,6 +106,9 @@ MATRIX: dict[str, Entry] = {
     "deals:add-task": Entry("POST", CHANGE, data="task", kwargs=["deal_id"]),
     "deals:account-log-activity": Entry("POST", CHANGE, data="activity", kwargs=["account_id"]),
     "deals:account-add-task": Entry("POST", CHANGE, data="task", kwargs=["account_id"]),
+    # Correcting the timeline (deals/activity_views.py): the rights of the activity's deal.
+    "deals:activity-edit": Entry("POST", CHANGE, data="activity_edit", kwargs=["activity_id"]),
+    "deals:activity-delete": Entry("POST", CHANGE, data="nothing", kwargs=["activity_id"]),
 }
 
 
@@ -151,12 +154,14 @@ def world():
         "b": AccountFactory(name="B account", owner=users["rep_b"]),
     }
     contacts = {key: ContactFactory(account=account) for key, account in accounts.items()}
+    activities = {key: ActivityFactory(deal=deal) for key, deal in deals.items()}
     return {
         "users": users,
         "pipeline": pipeline,
         "deals": deals,
         "accounts": accounts,
         "contacts": contacts,
+        "activities": activities,
     }
 
 
@@ -196,6 +201,8 @@ def payload(name: str, world, user, deal: Deal | None) -> dict:
         return {"title": "Renamed"}
     if name == "activity":
         return {"kind": "call", "subject": "Called"}
+    if name == "activity_edit":
+        return {"kind": "meeting", "subject": "Met", "occurred_at": "2020-01-01T10:00"}
     if name == "task":
         return {"title": "Call back", "due": "2999-01-01", "assignee": user.pk if user else ""}
     return {}
@@ -230,6 +237,7 @@ def test_access_is_exactly_as_the_rules_say(world, name, target, role):
         "deal_id": deal.pk if deal else None,
         "account_id": world["accounts"][target].pk if target else None,
         "contact_id": world["contacts"][target].pk if target else None,
+        "activity_id": world["activities"][target].pk if target else None,
         "field": "title",
     }
     url = reverse(name, kwargs={key: kwargs[key] for key in entry.kwargs})
@@ -270,6 +278,7 @@ def test_every_state_changing_url_needs_a_csrf_token(world, name):
         "deal_id": deal.pk,
         "account_id": world["accounts"]["a"].pk,
         "contact_id": world["contacts"]["a"].pk,
+        "activity_id": world["activities"]["a"].pk,
         "field": "title",
     }
     client = Client(enforce_csrf_checks=True)

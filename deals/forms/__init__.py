@@ -17,6 +17,7 @@ from deals.forms.imports import (
 from deals.forms.pages import (
     ACTIVITY_IN_THE_FUTURE,
     DEAL_FIELD_LABELS,
+    ActivityEditForm,
     ActivityForm,
     BantForm,
     DealFieldForm,
@@ -42,6 +43,7 @@ __all__ = [
     "ACCOUNT_REQUIRED",
     "ACTIVITY_IN_THE_FUTURE",
     "AccountForm",
+    "ActivityEditForm",
     "ActivityForm",
     "AdminDealForm",
     "BANT_FIELDS",

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from deals.forms.records import BANT_FIELDS
 from deals.models import (
+    Activity,
+    ActivityKind,
     Deal,
     LeadSource,
 )
@@ -152,3 +154,34 @@ class ActivityForm(MarksInvalidFields, forms.Form):
         if occurred_at > timezone.now() + _FUTURE_GRACE:
             raise forms.ValidationError(ACTIVITY_IN_THE_FUTURE)
         return occurred_at
+
+
+class ActivityEditForm(ActivityForm):
+    """Correcting a logged activity: its kind too, and the same rule for "When", which
+    keeps the activity's exact time while left as it was."""
+
+    kind = forms.ChoiceField(choices=ActivityKind.choices)
+    field_order = ["kind", "subject", "body", "occurred_at"]
+
+    def __init__(self, *args, activity: Activity, **kwargs):
+        # To the minute, like the input: the hidden initial then matches an untouched field.
+        when = timezone.localtime(activity.occurred_at).replace(second=0, microsecond=0)
+        kwargs.setdefault(
+            "initial",
+            {
+                "kind": activity.kind,
+                "subject": activity.subject,
+                "body": activity.body,
+                "occurred_at": when,
+            },
+        )
+        kwargs.setdefault("auto_id", "edit-activity-%s")
+        super().__init__(*args, **kwargs)
+        self.activity = activity
+        self.fields["occurred_at"].required = True
+        self.fields["occurred_at"].help_text = ""
+
+    def clean_occurred_at(self):
+        if "occurred_at" not in self.changed_data:
+            return self.activity.occurred_at
+        return super().clean_occurred_at()

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from deals.models import (
     Account,
+    Activity,
     Deal,
     LostReason,
 )
@@ -65,6 +66,31 @@ def get_deal_for_user_or_404(user: User, deal_id: int, *, lock: bool = False) ->
         return deals.get(pk=deal_id)
     except Deal.DoesNotExist:
         raise Http404("No such deal.") from None
+
+
+def get_activity_for_user_or_404(user: User, activity_id: int) -> Activity:
+    """The activity if `user` may see it, else 404: an activity of a deal is seen with its
+    deal, one of an account alone with the account. Joins the deal's and the account's
+    owner and team, so `can_change_activity` needs no query. One query."""
+    activities = Activity.objects.select_related("deal__owner__team", "account__owner__team")
+    if not user.is_crm_admin:
+        activities = activities.filter(
+            Q(deal__in=Deal.objects.visible_to(user))
+            | Q(deal__isnull=True, account__in=Account.objects.visible_to(user))
+        )
+    try:
+        return activities.get(pk=activity_id)
+    except Activity.DoesNotExist:
+        raise Http404("No such activity.") from None
+
+
+def can_change_activity(user: User, activity: Activity) -> bool:
+    """Whoever may change the activity's deal (or, for an account's own activity, the
+    account) may correct or remove it. Needs the owners' teams loaded, as
+    `get_activity_for_user_or_404` does."""
+    if activity.deal_id is not None:
+        return can_change_deal(user, activity.deal)
+    return can_change_account(user, activity.account)
 
 
 def visible_pipelines(user: User) -> list[Pipeline]:

@@ -44,6 +44,7 @@ from deals.services.records import (
     create_account,
     create_contact,
     create_deal_with_account,
+    delete_activity,
     log_activity,
     restore_account,
     restore_accounts,
@@ -52,6 +53,7 @@ from deals.services.records import (
     restore_deal,
     restore_deals,
     update_account,
+    update_activity,
     update_contact,
     update_deal,
 )
@@ -93,6 +95,7 @@ __all__ = [
     "create_deal",
     "create_deal_with_account",
     "create_deals_with_history",
+    "delete_activity",
     "first_open_stage",
     "log_activity",
     "move_deal",
@@ -103,6 +106,7 @@ __all__ = [
     "restore_deal",
     "restore_deals",
     "update_account",
+    "update_activity",
     "update_contact",
     "update_deal",
 ]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from deals.models import (
@@ -419,3 +420,76 @@ def create_deal_with_account(
     if account is None:
         account = create_account(name=new_account_name, owner=owner)
     return create_deal(account=account, owner=owner, by=by, **fields)
+
+
+# Correcting the timeline. A mistaken activity is edited or removed, never archived: it
+# is what happened (or did not), not a record with a life of its own.
+
+
+@transaction.atomic
+def update_activity(
+    activity: Activity,
+    *,
+    by: User,
+    subject: str,
+    body: str,
+    occurred_at: datetime,
+    kind: str | None = None,
+) -> Activity:
+    """Change what `activity` says and when it happened (`kind` None: keep it).
+
+    Validates like `log_activity` (full_clean; "not in the future" is the form's rule, as
+    for logging) and saves only the fields that differ; on ValidationError `activity` is
+    left as it was. A new time moves `last_activity_at` of the deal and the account as
+    `_refresh_last_activity` says, so the board's "Rotting" mark follows the correction.
+    """
+    changes = {"subject": subject, "body": body, "occurred_at": occurred_at}
+    if kind is not None:
+        changes["kind"] = kind
+    changed = {name: value for name, value in changes.items() if getattr(activity, name) != value}
+    if not changed:
+        return activity
+    before = activity.occurred_at
+    _save_changes(activity, changed, exclude=["user", "deal", "account"])
+    if "occurred_at" in changed:
+        _refresh_last_activity(activity, touched=max(before, activity.occurred_at))
+    return activity
+
+
+@transaction.atomic
+def delete_activity(activity: Activity, *, by: User) -> None:
+    """Remove a mistaken `activity`, and recompute `last_activity_at` of its deal and
+    account as `_refresh_last_activity` says."""
+    Activity.objects.filter(pk=activity.pk).delete()
+    _refresh_last_activity(activity, touched=activity.occurred_at)
+
+
+def _refresh_last_activity(activity: Activity, *, touched: datetime) -> None:
+    """Set `last_activity_at` of `activity`'s deal and account to what their history says,
+    after `activity` changed time or was removed; `touched` is the latest time it had.
+
+    The rule is the one `log_activity`, `move_deal` and `create_deal` keep: a deal was last
+    active at its newest activity or its last stage change (creation being the first), an
+    account at its newest activity (None without any). So removing the newest activity, or
+    moving it earlier, takes the record back to the newest thing that really happened
+    rather than leaving it fresh and hiding a rotting deal. Only a record whose value is
+    not newer than `touched` can have moved; the others are filtered out in the UPDATE,
+    which computes the new value in the database (one query per record).
+    """
+    may_move = Q(last_activity_at__isnull=True) | Q(last_activity_at__lte=touched)
+    if activity.deal_id is not None:
+        newest = _newest_activity(deal=OuterRef("pk"))
+        Deal.objects.filter(may_move, pk=activity.deal_id).update(
+            last_activity_at=Greatest(
+                F("stage_changed_at"), Coalesce(newest, F("stage_changed_at"))
+            )
+        )
+    if activity.account_id is not None:
+        Account.objects.filter(may_move, pk=activity.account_id).update(
+            last_activity_at=_newest_activity(account=OuterRef("pk"))
+        )
+
+
+def _newest_activity(**related: OuterRef) -> Subquery:
+    newest = Activity.objects.filter(**related).order_by("-occurred_at").values("occurred_at")
+    return Subquery(newest[:1])

@@ -7,11 +7,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from deals.models import Activity, Deal, DealStatus
 from deals.services import log_activity, move_deal
@@ -25,20 +23,11 @@ from deals.tests.factories import (
 from stages.tests.factories import stage
 from tasks.models import TaskStatus
 from tasks.tests.factories import TaskFactory
+from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1440, "height": 1000}
-
-
-def log_in(context: BrowserContext, live_server, user) -> None:
-    """Give the browser the session cookie of a logged-in test client."""
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
-    )
 
 
 def open_page(page: Page, live_server, user, url: str) -> None:
