@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from bench.database import BenchDatabaseError, bench_url, configure_environment
 
 # Modules that register benchmarks, in the order they run.
-MODULES = ("bench.import_deals", "bench.export_deals")
+MODULES = ("bench.import_deals", "bench.export_deals", "bench.followups")
 DEFAULT_RUNS = 5
 DEFAULT_WARMUPS = 1
 # Statements that read and write no rows; left out of the query counts, as in the tests.

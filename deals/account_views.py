@@ -12,12 +12,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from deals import record_actions
 from deals.models import Account
-from deals.record_actions import LOG_BUTTONS, get_account, quick_task_form, timeline_cursor
+from deals.record_actions import (
+    LOG_BUTTONS,
+    get_account,
+    quick_task_form,
+    task_rows,
+    timeline_cursor,
+)
 from deals.selectors import (
     Timeline,
     account_deal_groups,
@@ -71,12 +76,10 @@ def _tasks_context(
     request: HttpRequest, account: Account, form: QuickTaskForm | None = None
 ) -> dict[str, object]:
     deals = account_deals(account=account, user=request.user)
-    return {
-        "tasks": open_tasks(account=account, deals=deals),
+    return task_rows(request, account, open_tasks(account=account, deals=deals)) | {
         "task_form": form or quick_task_form(request, account),
         "add_task_url": reverse("deals:account-add-task", args=[account.pk]),
         "show_deal": True,
-        "now": timezone.now(),
     }
 
 

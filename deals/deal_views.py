@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from deals import record_actions
@@ -24,6 +23,7 @@ from deals.record_actions import (
     form_page,
     get_deal,
     quick_task_form,
+    task_rows,
     timeline_cursor,
 )
 from deals.selectors import (
@@ -76,11 +76,9 @@ def _bant_context(deal: Deal, form: BantForm | None = None) -> dict[str, object]
 def _tasks_context(
     request: HttpRequest, deal: Deal, form: QuickTaskForm | None = None
 ) -> dict[str, object]:
-    return {
-        "tasks": open_tasks(deal=deal),
+    return task_rows(request, deal, open_tasks(deal=deal)) | {
         "task_form": form or quick_task_form(request, deal),
         "add_task_url": reverse("deals:add-task", args=[deal.pk]),
-        "now": timezone.now(),
     }
 
 

@@ -15,7 +15,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django_htmx.http import reswap, retarget
+from django.utils import timezone
+from django_htmx.http import reswap, retarget, trigger_client_event
 
 from deals.forms import ActivityForm, add_service_error
 from deals.models import Account, ActivityKind, Deal
@@ -28,8 +29,9 @@ from deals.selectors import (
 )
 from deals.services import log_activity
 from tasks.forms import QuickTaskForm
-from tasks.selectors import task_assignees
-from tasks.services import create_task
+from tasks.models import Task
+from tasks.selectors import task_assignees, with_row_details
+from tasks.services import SNOOZE_OPTIONS, create_task
 
 NO_CHANGE_RIGHTS = "You may look at “{record}” but not change it."
 UNKNOWN_ACTIVITY_KIND = "Unknown kind of activity: choose call, email, meeting or note."
@@ -80,6 +82,22 @@ def quick_task_form(
         assignees=task_assignees(request.user, owner=record.owner),
         initial={"assignee": record.owner_id},
     )
+
+
+def task_rows(request: HttpRequest, record: Record, tasks: list[Task]) -> dict[str, object]:
+    """The open tasks card's rows with their actions (the row partial of the task list):
+    who may act on each, whom it may go to (one query), and where the actions return."""
+    from deals.selectors import assignable_owners
+
+    now = timezone.now()
+    people = list(assignable_owners(request.user))
+    return {
+        "tasks": with_row_details(tasks, user=request.user, people=people, now=now),
+        "now": now,
+        "next": record.get_absolute_url(),
+        "place": record._meta.model_name,
+        "snooze_options": SNOOZE_OPTIONS.items(),
+    }
 
 
 def form_page(request: HttpRequest, record: Record, context: dict[str, object]) -> HttpResponse:
@@ -166,7 +184,9 @@ def new_task(
             add_service_error(form, error)
         else:
             if request.htmx:
-                return render(request, "deals/partials/tasks.html", tasks_card(None))
+                # The navigation's overdue badge listens to this event (tasks/views.py).
+                response = render(request, "deals/partials/tasks.html", tasks_card(None))
+                return trigger_client_event(response, "tasks-changed")
             messages.success(request, TASK_ADDED.format(title=task.title))
             return redirect(record)
     if request.htmx:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages: tells the user when queued work (an email) will go out later.
+    "pipeline_crm.jobs.DeferredJobsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -207,6 +210,39 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 14 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# A web request that queues work must never hang on a dead broker: fail fast, once, and let
+# pipeline_crm.jobs.enqueue record it; the periodic jobs below catch up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    # Connecting to publish: one quick retry, not kombu's default of seconds of backoff.
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_TASK_PUBLISH_RETRY = False
+# Every periodic job, in one place (times in TIME_ZONE).
+CELERY_BEAT_SCHEDULE = {
+    # crontab(minute=0, hour=6) = "0 6 * * *": every day at 06:00, before reps start.
+    "suggest-followups": {
+        "task": "tasks.tasks.suggest_followups_task",
+        "schedule": crontab(minute=0, hour=6),
+    },
+    # crontab(minute="*/5") = "*/5 * * * *": every five minutes. Sends due reminders and any
+    # notification whose email could not be queued when it was written.
+    "send-due-reminders": {
+        "task": "tasks.tasks.send_due_reminders_task",
+        "schedule": crontab(minute="*/5"),
+    },
+}
+# Absolute links in emails.
+SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+
+# Suggested follow-ups: an open deal with no activity for this many days gets one
+# (a pipeline's own "follow-up after" overrides it).
+FOLLOWUP_INACTIVE_DAYS = env_int("FOLLOWUP_INACTIVE_DAYS", 10)
 
 # Security: these apply whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

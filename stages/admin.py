@@ -49,6 +49,7 @@ class PipelineAdmin(SortableAdminBase, SimpleHistoryAdmin):
         "name",
         "is_active",
         "visibility",
+        "followup_days",
         "position",
         "stage_count",
         "open_deal_count",

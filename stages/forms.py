@@ -26,7 +26,14 @@ _UNIQUE_NAME = next(
 class AdminPipelineForm(forms.ModelForm):
     class Meta:
         model = Pipeline
-        fields = ["name", "is_active", "position", "visibility", "default_lost_stage"]
+        fields = [
+            "name",
+            "is_active",
+            "position",
+            "visibility",
+            "default_lost_stage",
+            "followup_days",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -51,6 +51,14 @@ class Pipeline(models.Model):
         related_name="+",
         help_text="Where bulk jobs such as the stale-deal flush send deals.",
     )
+    followup_days = models.PositiveSmallIntegerField(
+        "follow-up after (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days without activity before the CRM suggests a follow-up for an open "
+        "deal. Empty: the FOLLOWUP_INACTIVE_DAYS setting (10 by default).",
+    )
 
     objects = PipelineQuerySet.as_manager()
     # Who changed what and when, shown in the admin's history pages.
@@ -63,6 +71,10 @@ class Pipeline(models.Model):
                 Lower("name"),
                 name="pipeline_unique_name",
                 violation_error_message=PIPELINE_NAME_TAKEN,
+            ),
+            models.CheckConstraint(
+                condition=Q(followup_days__isnull=True) | Q(followup_days__gte=1),
+                name="pipeline_followup_days_positive",
             ),
         ]
 

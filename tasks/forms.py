@@ -1,4 +1,5 @@
-"""Forms for tasks: the one-line quick add of the deal and account pages."""
+"""Forms for tasks: the one-line quick add of the deal and account pages, and the
+actions of a task row."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from django import forms
 from django.utils import timezone
 
 from deals.forms import MarksInvalidFields, style_field
+from tasks.services import (
+    SNOOZE_IN_THE_PAST,
+    SNOOZE_OPTIONS,
+    at_morning,
+    next_task_due,
+    snooze_time,
+)
 
 DUE_IN_THE_PAST = "The due date cannot be in the past."
 # A task given a day is due by the end of that working day, so it turns overdue the
@@ -41,3 +49,88 @@ class QuickTaskForm(MarksInvalidFields, forms.Form):
     def due_at(self) -> datetime:
         """The due date as an aware datetime, at DUE_TIME in the current time zone."""
         return timezone.make_aware(datetime.combine(self.cleaned_data["due"], DUE_TIME))
+
+
+# The actions of a task row (templates/tasks/partials/task_row.html)
+
+PICK_A_DATE = "Pick the day to snooze until."
+
+
+class SnoozeForm(forms.Form):
+    """Tomorrow, in 3 days, next week (Monday) or a picked day; each at 09:00 local."""
+
+    when = forms.ChoiceField(choices=[*SNOOZE_OPTIONS.items(), ("date", "Pick a date")])
+    day = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, now: datetime, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now
+        style_field(self.fields["day"])
+
+    def clean(self):
+        cleaned = super().clean()
+        when, day = cleaned.get("when"), cleaned.get("day")
+        if when is None or self.has_error("day"):
+            return cleaned
+        if when == "date" and day is None:
+            self.add_error("day", PICK_A_DATE)
+            return cleaned
+        cleaned["until"] = snooze_time(when, now=self.now, day=day)
+        if cleaned["until"] <= self.now:
+            self.add_error("day" if when == "date" else None, SNOOZE_IN_THE_PAST)
+        return cleaned
+
+
+class ReassignForm(MarksInvalidFields, forms.Form):
+    """Someone `assignees` allows (see `task_assignees`)."""
+
+    assignee = forms.ModelChoiceField(queryset=None, empty_label=None)
+
+    def __init__(self, *args, assignees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignees
+        style_field(self.fields["assignee"])
+
+
+class TaskEditForm(MarksInvalidFields, forms.Form):
+    """Title, notes and due time. A due time in the past is refused unless it is the one
+    the task already has (an overdue task keeps its date while its title is corrected)."""
+
+    title = forms.CharField(max_length=200)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    due_at = forms.DateTimeField(
+        label="Due",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, task, **kwargs):
+        kwargs.setdefault(
+            "initial", {"title": task.title, "notes": task.notes, "due_at": task.due_at}
+        )
+        kwargs.setdefault("auto_id", f"task-{task.pk}-%s")
+        super().__init__(*args, **kwargs)
+        self.task = task
+        for name in self.fields:
+            style_field(self.fields[name])
+
+    def clean_due_at(self):
+        due_at = self.cleaned_data["due_at"]
+        same_minute = abs((due_at - self.task.due_at).total_seconds()) < 60
+        if due_at < timezone.now() and not same_minute:
+            raise forms.ValidationError(DUE_IN_THE_PAST)
+        return self.task.due_at if same_minute else due_at
+
+
+class NextTaskForm(QuickTaskForm):
+    """The task that follows a completed one: due in two working days at 09:00, for the
+    same assignee by default."""
+
+    def __init__(self, *args, done, now: datetime, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("due", timezone.localdate(next_task_due(now=now)))
+        kwargs["initial"].setdefault("assignee", done.assignee_id)
+        kwargs.setdefault("auto_id", f"next-{done.pk}-%s")
+        super().__init__(*args, **kwargs)
+
+    def due_at(self) -> datetime:
+        return at_morning(self.cleaned_data["due"])

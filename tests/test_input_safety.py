@@ -124,7 +124,7 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
     contact = ContactFactory(account=account, name=payload, title=payload)
     note = log_activity(kind="note", subject=payload, body=payload, user=owner, deal=deal)
     log_activity(kind="call", subject=payload, body=payload, user=owner, account=account)
-    TaskFactory(deal=deal, assignee=owner, title=payload)
+    open_task = TaskFactory(deal=deal, assignee=owner, title=payload, notes=payload)
     TaskFactory(
         deal=deal,
         assignee=owner,
@@ -159,6 +159,10 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("deals:list"),
         reverse("deals:accounts"),
         reverse("deals:contacts"),
+        reverse("tasks:list") + "?person=all",
+        reverse("tasks:list") + f"?person={owner.pk}",
+        reverse("tasks:edit", args=[open_task.pk]),
+        reverse("tasks:next", args=[open_task.pk]),
         reverse("admin:deals_deal_changelist"),
         reverse("admin:deals_deal_change", args=[deal.pk]),
         reverse("admin:deals_account_changelist"),

@@ -18,6 +18,7 @@ from deals.tests.factories import AccountFactory, ActivityFactory, ContactFactor
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import TeamFactory, UserFactory
 from stages.tests.factories import PipelineFactory, stage
+from tasks.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +110,16 @@ MATRIX: dict[str, Entry] = {
     # Correcting the timeline (deals/activity_views.py): the rights of the activity's deal.
     "deals:activity-edit": Entry("POST", CHANGE, data="activity_edit", kwargs=["activity_id"]),
     "deals:activity-delete": Entry("POST", CHANGE, data="nothing", kwargs=["activity_id"]),
+    # Task rows (tasks/views.py): a task is seen with its deal and changed by its assignee,
+    # whoever may change its deal, the assignee's manager, an admin. The targets are tasks
+    # of deal a (alice's) and deal b (carol's), each held by the deal's owner.
+    "tasks:badge": Entry("GET", EVERYONE_IN),
+    "tasks:complete": Entry("POST", CHANGE, data="nothing", kwargs=["task_id"]),
+    "tasks:snooze": Entry("POST", CHANGE, data="snooze", kwargs=["task_id"]),
+    "tasks:reassign": Entry("POST", CHANGE, data="reassign", kwargs=["task_id"]),
+    "tasks:edit": Entry("POST", CHANGE, data="task_edit", kwargs=["task_id"]),
+    "tasks:dismiss": Entry("POST", CHANGE, data="nothing", kwargs=["task_id"]),
+    "tasks:next": Entry("POST", CHANGE, data="task", kwargs=["task_id"]),
 }
 
 
@@ -155,6 +166,10 @@ def world():
     }
     contacts = {key: ContactFactory(account=account) for key, account in accounts.items()}
     activities = {key: ActivityFactory(deal=deal) for key, deal in deals.items()}
+    tasks = {
+        key: TaskFactory(deal=deal, account=deal.account, assignee=deal.owner)
+        for key, deal in deals.items()
+    }
     return {
         "users": users,
         "pipeline": pipeline,
@@ -162,6 +177,7 @@ def world():
         "accounts": accounts,
         "contacts": contacts,
         "activities": activities,
+        "tasks": tasks,
     }
 
 
@@ -205,6 +221,12 @@ def payload(name: str, world, user, deal: Deal | None) -> dict:
         return {"kind": "meeting", "subject": "Met", "occurred_at": "2020-01-01T10:00"}
     if name == "task":
         return {"title": "Call back", "due": "2999-01-01", "assignee": user.pk if user else ""}
+    if name == "snooze":
+        return {"when": "tomorrow"}
+    if name == "reassign":
+        return {"assignee": user.pk if user else ""}
+    if name == "task_edit":
+        return {"title": "Renamed", "notes": "", "due_at": "2999-01-01T10:00"}
     return {}
 
 
@@ -238,6 +260,7 @@ def test_access_is_exactly_as_the_rules_say(world, name, target, role):
         "account_id": world["accounts"][target].pk if target else None,
         "contact_id": world["contacts"][target].pk if target else None,
         "activity_id": world["activities"][target].pk if target else None,
+        "task_id": world["tasks"][target].pk if target else None,
         "field": "title",
     }
     url = reverse(name, kwargs={key: kwargs[key] for key in entry.kwargs})
@@ -279,6 +302,7 @@ def test_every_state_changing_url_needs_a_csrf_token(world, name):
         "account_id": world["accounts"]["a"].pk,
         "contact_id": world["contacts"]["a"].pk,
         "activity_id": world["activities"]["a"].pk,
+        "task_id": world["tasks"]["a"].pk,
         "field": "title",
     }
     client = Client(enforce_csrf_checks=True)

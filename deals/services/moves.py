@@ -23,6 +23,7 @@ from deals.models import (
     StageChange,
 )
 from stages.models import Pipeline, Stage, StageKind
+from tasks.automation import notify_deal_closed
 
 if TYPE_CHECKING:
     from pipeline_crm.models import User
@@ -265,6 +266,9 @@ def move_deal(
         StageChange.objects.create(
             deal=deal, from_stage=previous, to_stage=target, by=by, changed_at=deal.stage_changed_at
         )
+        if target.kind != StageKind.OPEN:
+            # Won or lost by someone else: the owner hears of it (email queued on commit).
+            notify_deal_closed(deal, by=by)
     return deal
 
 

@@ -367,10 +367,11 @@ def test_the_account_page_query_count_is_constant(
         ContactFactory(account=account)
     client.force_login(rep)
     # user; the account with owner and team; the timeline's activities, stage changes and
-    # completed tasks (each with its deal); the open tasks; the assignees offered twice
-    # (Django's Select reads its first choice for `required`, then all); the contacts; the
-    # deal totals per status; the newest deals per status
-    with assert_max_queries(11):
+    # completed tasks (each with its deal); the open tasks (with what their rows and rights
+    # need); the people they may be reassigned to; the assignees offered twice (Django's
+    # Select reads its first choice for `required`, then all); the contacts; the deal
+    # totals per status; the newest deals per status; the overdue-tasks badge
+    with assert_max_queries(13):
         response = client.get(reverse("deals:account-detail", args=[account.pk]))
     assert response.status_code == 200
     assert Contact.objects.filter(account=account).count() == size

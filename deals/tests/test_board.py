@@ -145,8 +145,9 @@ def test_board_query_count_does_not_grow_with_deals(
     )
     client.force_login(rep)
     # user (the session is cached), pipelines, their stages, owners for the filter,
-    # column totals, the first cards of every column (one window query), lost reasons
-    with django_assert_max_num_queries(7):
+    # column totals, the first cards of every column (one window query), lost reasons,
+    # the overdue-tasks badge of the navigation
+    with django_assert_max_num_queries(8):
         response = client.get(board_url(pipeline))
     assert len(card_ids(response)) == min(deals, 4 * BOARD_PAGE_SIZE)
 
@@ -554,10 +555,11 @@ def test_deal_pages_keep_their_query_counts(
     make_deals(pipeline, rep, moves)
     client.force_login(rep)
     # (The deal page's own count is pinned in test_deal_page.py.)
-    # user, the deal, the pipeline's stages, the lost reasons
-    with django_assert_max_num_queries(4):
+    # user, the deal, the pipeline's stages, the lost reasons, the overdue-tasks badge
+    with django_assert_max_num_queries(5):
         assert client.get(reverse("deals:move-form", args=[deal.pk])).status_code == 200
     # user, pipeline, stage, the accounts offered, the owners offered twice (Django's
-    # Select reads its first choice for the `required` attribute, then renders them all)
-    with django_assert_max_num_queries(6):
+    # Select reads its first choice for the `required` attribute, then renders them all),
+    # the overdue-tasks badge
+    with django_assert_max_num_queries(7):
         assert client.get(reverse("deals:quick-add", args=[pipeline.pk])).status_code == 200

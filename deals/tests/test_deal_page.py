@@ -676,9 +676,11 @@ def test_the_deal_page_query_count_is_constant(
     client.force_login(rep)
     # user; the deal with owner, team, account, contact, pipeline, stage, source and lost
     # reason; the pipeline's stages; the timeline's activities, stage changes and completed
-    # tasks; the open tasks; the assignees offered twice (Django's Select reads its first
-    # choice for the `required` attribute, then all of them); the lost reasons
-    with assert_max_queries(10):
+    # tasks; the open tasks (with what their rows and rights need); the people they may be
+    # reassigned to; the assignees offered twice (Django's Select reads its first choice
+    # for the `required` attribute, then all of them); the lost reasons; the overdue-tasks
+    # badge of the navigation
+    with assert_max_queries(12):
         response = client.get(reverse("deals:detail", args=[deal.pk]))
     assert response.status_code == 200
     assert response.content.decode().count('class="timeline-entry') == min(

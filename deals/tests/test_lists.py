@@ -698,8 +698,9 @@ def test_the_deal_list_query_count_does_not_grow(client, assert_max_queries, rep
     params = {"owner": rep.pk, "stage": "", "status": "open", "q": "", "sort": "account"}
 
     # the user (the session is cached), the stages with their pipelines, the owners, the
-    # lead sources (for the filter's choices), the totals (count included), the page of deals
-    with assert_max_queries(6):
+    # lead sources (for the filter's choices), the totals (count included), the page of
+    # deals, the overdue-tasks badge of the navigation
+    with assert_max_queries(7):
         response = client.get(reverse("deals:list"), params)
 
     assert response.status_code == 200
@@ -712,8 +713,8 @@ def test_the_account_list_query_count_does_not_grow(client, assert_max_queries, 
     client.force_login(rep)
 
     # the user, the owners and the industries (choices), the count, the page of accounts
-    # with their owners and deal figures
-    with assert_max_queries(5):
+    # with their owners and deal figures, the overdue-tasks badge
+    with assert_max_queries(6):
         response = client.get(reverse("deals:accounts"), {"sort": "-open_value"})
 
     assert response.status_code == 200
@@ -726,8 +727,8 @@ def test_the_contact_list_query_count_does_not_grow(client, assert_max_queries, 
     client.force_login(rep)
 
     # the user, the accounts and the owners (choices), the count, the page of contacts
-    # with their accounts
-    with assert_max_queries(5):
+    # with their accounts, the overdue-tasks badge
+    with assert_max_queries(6):
         response = client.get(reverse("deals:contacts"), {"owner": rep.pk})
 
     assert response.status_code == 200

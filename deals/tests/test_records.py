@@ -286,8 +286,8 @@ def test_the_new_deal_page_query_count_is_constant(
     first = Account.objects.first()
     # The user (sessions live in the cache), then one query per choice list: pipelines,
     # stages with their pipelines, accounts, the preselected account's contacts, owners,
-    # lead sources.
-    with assert_max_queries(7):
+    # lead sources; the overdue-tasks badge of the navigation.
+    with assert_max_queries(8):
         response = client.get(reverse("deals:create"), {"account": first.pk})
     assert response.status_code == 200
 
@@ -429,8 +429,9 @@ def test_the_edit_page_query_count_is_constant(
     AccountFactory.create_batch(contacts, owner=rep)
     client.force_login(rep)
     # The user, the deal with its owner, team, account, pipeline and stage, then one query
-    # per choice list: accounts, the account's contacts, owners, lead sources.
-    with assert_max_queries(6):
+    # per choice list: accounts, the account's contacts, owners, lead sources; the
+    # overdue-tasks badge.
+    with assert_max_queries(7):
         response = client.get(reverse("deals:edit", args=[deal.pk]))
     assert response.status_code == 200
 
@@ -539,11 +540,12 @@ def test_the_account_pages_query_counts_are_constant(
     AccountFactory.create_batch(accounts, owner=rep)
     account = Account.objects.first()
     client.force_login(rep)
-    # The user, the owners to choose from.
-    with assert_max_queries(2):
-        assert client.get(reverse("deals:account-create")).status_code == 200
-    # The user, the account with its owner and team, the owners to choose from.
+    # The user, the owners to choose from, the overdue-tasks badge.
     with assert_max_queries(3):
+        assert client.get(reverse("deals:account-create")).status_code == 200
+    # The user, the account with its owner and team, the owners to choose from, the
+    # overdue-tasks badge.
+    with assert_max_queries(4):
         assert client.get(reverse("deals:account-edit", args=[account.pk])).status_code == 200
 
 
@@ -612,11 +614,12 @@ def test_the_contact_pages_query_counts_are_constant(
     ContactFactory.create_batch(contacts, account=account)
     contact = account.contacts.first()
     client.force_login(rep)
-    # The user, the account with its owner and team.
-    with assert_max_queries(2):
+    # The user, the account with its owner and team, the overdue-tasks badge.
+    with assert_max_queries(3):
         assert client.get(reverse("deals:contact-create", args=[account.pk])).status_code == 200
-    # The user, the contact with its account, the account's owner and team.
-    with assert_max_queries(2):
+    # The user, the contact with its account, the account's owner and team, the
+    # overdue-tasks badge.
+    with assert_max_queries(3):
         assert client.get(reverse("deals:contact-edit", args=[contact.pk])).status_code == 200
 
 
