@@ -469,27 +469,40 @@ def _refresh_last_activity(activity: Activity, *, touched: datetime) -> None:
     after `activity` changed time or was removed; `touched` is the latest time it had.
 
     The rule is the one `log_activity`, `move_deal` and `create_deal` keep: a deal was last
-    active at its newest activity or its last stage change (creation being the first), an
-    account at its newest activity (None without any). So removing the newest activity, or
-    moving it earlier, takes the record back to the newest thing that really happened
-    rather than leaving it fresh and hiding a rotting deal. Only a record whose value is
+    active at its newest activity, task completion or stage change (creation being the
+    first), an account at its newest activity or task completion (None without any). So
+    removing the newest activity, or moving it earlier, takes the record back to the newest
+    thing that really happened rather than leaving it fresh and hiding a rotting deal. Only a record whose value is
     not newer than `touched` can have moved; the others are filtered out in the UPDATE,
     which computes the new value in the database (one query per record).
     """
     may_move = Q(last_activity_at__isnull=True) | Q(last_activity_at__lte=touched)
     if activity.deal_id is not None:
-        newest = _newest_activity(deal=OuterRef("pk"))
+        changed = F("stage_changed_at")
+        activity_at = Coalesce(_newest_activity(deal=OuterRef("pk")), changed)
+        completion_at = Coalesce(_newest_completion(deal=OuterRef("pk")), changed)
         Deal.objects.filter(may_move, pk=activity.deal_id).update(
-            last_activity_at=Greatest(
-                F("stage_changed_at"), Coalesce(newest, F("stage_changed_at"))
-            )
+            last_activity_at=Greatest(changed, activity_at, completion_at)
         )
     if activity.account_id is not None:
+        activity_at = _newest_activity(account=OuterRef("pk"))
+        completion_at = _newest_completion(account=OuterRef("pk"))
+        # Greatest of two that may each be NULL: NULL only when both are.
         Account.objects.filter(may_move, pk=activity.account_id).update(
-            last_activity_at=_newest_activity(account=OuterRef("pk"))
+            last_activity_at=Greatest(
+                Coalesce(activity_at, completion_at), Coalesce(completion_at, activity_at)
+            )
         )
 
 
 def _newest_activity(**related: OuterRef) -> Subquery:
     newest = Activity.objects.filter(**related).order_by("-occurred_at").values("occurred_at")
     return Subquery(newest[:1])
+
+
+def _newest_completion(**related: OuterRef) -> Subquery:
+    """When a task of the record was last completed (completing one counts as activity)."""
+    from tasks.models import Task, TaskStatus
+
+    done = Task.objects.filter(status=TaskStatus.DONE, **related).order_by("-completed_at")
+    return Subquery(done.values("completed_at")[:1])

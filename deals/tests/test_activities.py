@@ -364,3 +364,16 @@ def test_a_correction_does_not_touch_the_others_timeline_entries(rep, deal, pric
         "Intro call",
         "Created in Lead",
     ]
+
+
+def test_a_completed_task_newer_than_the_other_activities_is_where_last_active_falls_back_to(
+    rep, deal, pricing
+):
+    from tasks.services import complete_task
+    from tasks.tests.factories import TaskFactory
+
+    task = TaskFactory(deal=deal, account=deal.account, assignee=rep, due_at=at(25))
+    with time_machine.travel(at(20), tick=False):
+        complete_task(task, by=rep)
+    delete_activity(pricing, by=rep)
+    assert last_active(deal) == last_active(deal.account) == at(20)
