@@ -160,10 +160,27 @@ def _free_position(stage: Stage, *, deal_id: int | None, index: int | None) -> i
 
 
 def _save_in_column(
-    deal: Deal, stage: Stage, *, index: int | None, fields: list[str] | None, reread
+    deal: Deal,
+    *,
+    stage_id: int,
+    index: int | None,
+    fields: list[str] | None,
+    stage: Stage | None = None,
 ) -> None:
-    """Save `deal` (insert when `fields` is None) at a free place of `stage`'s column,
-    retrying when a concurrent writer takes the place first."""
+    """Save `deal` (insert when `fields` is None) at index `index` (None: the end) of the
+    column of `stage_id`, retrying when a concurrent writer takes the place first. `stage`
+    is that column as `_read_stages` read it, when the caller has it already."""
+
+    def reread() -> Stage:
+        return _read_stages(
+            pipeline_id=deal.pipeline_id,
+            to_stage_id=stage_id,
+            from_stage_id=None,
+            deal_id=deal.pk,
+            index=index,
+        )[0]
+
+    stage = stage or reread()
     for _ in range(POSITION_ATTEMPTS):
         position = _free_position(stage, deal_id=deal.pk, index=index)
         if position is None:
@@ -220,15 +237,6 @@ def move_deal(
             MOVED_MEANWHILE.format(deal=deal.title, stage=_stage_name(deal.stage_id)), deal=deal
         )
 
-    def reread() -> Stage:
-        return _read_stages(
-            pipeline_id=deal.pipeline_id,
-            to_stage_id=to_stage.pk,
-            from_stage_id=None,
-            deal_id=deal.pk,
-            index=position,
-        )[0]
-
     target, previous = _read_stages(
         pipeline_id=deal.pipeline_id,
         to_stage_id=to_stage.pk,
@@ -259,7 +267,7 @@ def move_deal(
         ]
     deal.stage = target
     if target.kind == StageKind.OPEN:
-        _save_in_column(deal, target, index=position, fields=fields, reread=reread)
+        _save_in_column(deal, stage_id=target.pk, index=position, fields=fields, stage=target)
     else:
         deal.save(update_fields=fields)
     if not same_stage:
@@ -323,17 +331,7 @@ def create_deal(
     _enter_stage(deal, stage, lost_reason=lost_reason, at=created_at)
     deal.full_clean(exclude=_RELATION_FIELDS)
     if stage.kind == StageKind.OPEN:
-
-        def reread() -> Stage:
-            return _read_stages(
-                pipeline_id=pipeline.pk,
-                to_stage_id=stage.pk,
-                from_stage_id=None,
-                deal_id=None,
-                index=None,
-            )[0]
-
-        _save_in_column(deal, reread(), index=None, fields=None, reread=reread)
+        _save_in_column(deal, stage_id=stage.pk, index=None, fields=None)
     else:
         deal.save()
     StageChange.objects.create(

@@ -19,7 +19,6 @@ from deals.models import (
     Deal,
     DealStatus,
 )
-from stages.models import Stage
 
 if TYPE_CHECKING:
     from pipeline_crm.models import User
@@ -29,7 +28,6 @@ from deals.services.moves import (
     _RELATION_FIELDS,
     DealError,
     _append_to_columns,
-    _read_stages,
     _save_in_column,
     create_deal,
 )
@@ -293,17 +291,7 @@ def restore_deal(deal: Deal, *, by: User | None) -> Deal:
     if deal.status != DealStatus.OPEN:
         deal.save(update_fields=fields)
         return deal
-
-    def reread() -> Stage:
-        return _read_stages(
-            pipeline_id=deal.pipeline_id,
-            to_stage_id=deal.stage_id,
-            from_stage_id=None,
-            deal_id=deal.pk,
-            index=None,
-        )[0]
-
-    _save_in_column(deal, reread(), index=None, fields=[*fields, "board_position"], reread=reread)
+    _save_in_column(deal, stage_id=deal.stage_id, index=None, fields=[*fields, "board_position"])
     return deal
 
 
