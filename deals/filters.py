@@ -29,10 +29,21 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from deals.models import Account, Contact, Deal, DealStatus, LeadSource
+from deals.models import (
+    Account,
+    Contact,
+    Deal,
+    DealStatus,
+    LeadSource,
+    LostReason,
+    StageChange,
+    reported_by,
+)
 from deals.selectors import board_owners
-from stages.models import Stage
+from pipeline_crm.models import Team
+from stages.models import Stage, StageKind
 
 if TYPE_CHECKING:
     from pipeline_crm.models import User
@@ -84,6 +95,9 @@ class _ListFilterSet(django_filters.FilterSet):
     the filters, and with them the archived one), for one user."""
 
     search_fields: tuple[str, ...] = ()
+    # Filters that reports' links set (a figure's deals) but the form does not show: kept
+    # as hidden fields while set, and described above the results.
+    link_filters: tuple[str, ...] = ()
 
     def __init__(self, data, *, user: User) -> None:
         self.user = user
@@ -151,6 +165,25 @@ class DealFilterSet(_ListFilterSet):
     created_to = django_filters.DateFilter(
         "created_at", "date__lte", label="Created to", widget=DATE_INPUT
     )
+    closed_from = django_filters.DateFilter(
+        "closed_at", "date__gte", label="Closed from", widget=DATE_INPUT
+    )
+    closed_to = django_filters.DateFilter(
+        "closed_at", "date__lte", label="Closed to", widget=DATE_INPUT
+    )
+    team = django_filters.ChoiceFilter("owner__team", label="Owner's team", empty_label="Any team")
+    # Set by the reports' links (see link_filters).
+    mine = django_filters.BooleanFilter(
+        label="In my reports", method="filter_mine", widget=forms.HiddenInput
+    )
+    account = django_filters.NumberFilter("account_id", widget=forms.HiddenInput)
+    lost_reason = django_filters.NumberFilter("lost_reason_id", widget=forms.HiddenInput)
+    reached = django_filters.NumberFilter(method="filter_reached", widget=forms.HiddenInput)
+    expected = django_filters.ChoiceFilter(
+        choices=(("none", "No expected close date"), ("past", "Expected close date passed")),
+        method="filter_expected",
+        widget=forms.HiddenInput,
+    )
     archived = ArchivedFilter("is_archived")
     sort = SortFilter(
         columns={
@@ -167,6 +200,7 @@ class DealFilterSet(_ListFilterSet):
     )
 
     search_fields = ("title", "account__name")
+    link_filters = ("mine", "account", "lost_reason", "reached", "expected")
 
     class Meta:
         model = Deal
@@ -181,6 +215,61 @@ class DealFilterSet(_ListFilterSet):
         self.filters["source"].extra["choices"] = self._lazy(
             lambda: list(LeadSource.objects.order_by("name").values_list("pk", "name"))
         )
+        self.filters["team"].extra["choices"] = self._lazy(self._team_choices)
+
+    def _team_choices(self) -> list[tuple[int, str]]:
+        """Teams whose members' deals the user sees: all for an admin, those they manage or
+        belong to otherwise."""
+        teams = Team.objects.order_by("name")
+        if not self.user.is_crm_admin:
+            teams = teams.filter(Q(manager=self.user) | Q(pk=self.user.team_id))
+        return list(teams.values_list("pk", "name"))
+
+    def filter_mine(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        """The deals of the people whose figures the user reads in reports."""
+        return queryset.filter(reported_by(self.user)) if value else queryset
+
+    def filter_reached(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        """Deals that reached an open stage, as the funnel report counts them: they entered
+        it or a later open stage of its pipeline, or were won (passing every stage)."""
+        stage = Stage.objects.filter(pk=value, kind=StageKind.OPEN).first()
+        if stage is None:
+            return queryset.none()
+        entered = StageChange.objects.filter(
+            deal=OuterRef("pk"),
+            to_stage__pipeline_id=stage.pipeline_id,
+            to_stage__kind=StageKind.OPEN,
+            to_stage__position__gte=stage.position,
+        )
+        return queryset.filter(pipeline_id=stage.pipeline_id).filter(
+            Q(status=DealStatus.WON) | Exists(entered)
+        )
+
+    def filter_expected(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value == "none":
+            return queryset.filter(expected_close_date__isnull=True)
+        return queryset.filter(expected_close_date__lt=timezone.localdate())
+
+    def link_filter_summary(self) -> list[str]:
+        """The hidden filters in force, in words ("Account: Acme"), for the list's header."""
+        if not self.form.is_valid():
+            return []
+        data = self.form.cleaned_data
+        words = []
+        if data.get("mine"):
+            words.append("Deals in your reports")
+        if data.get("account") is not None:
+            name = Account.objects.filter(pk=data["account"]).values_list("name", flat=True)
+            words.append(f"Account: {name.first() or '(none)'}")
+        if data.get("lost_reason") is not None:
+            name = LostReason.objects.filter(pk=data["lost_reason"]).values_list("name", flat=True)
+            words.append(f"Lost reason: {name.first() or '(none)'}")
+        if data.get("reached") is not None:
+            name = Stage.objects.filter(pk=data["reached"]).values_list("name", flat=True)
+            words.append(f"Reached stage: {name.first() or '(none)'}")
+        if data.get("expected"):
+            words.append(dict(self.filters["expected"].extra["choices"])[data["expected"]])
+        return words
 
     @classmethod
     def visible(cls, user: User) -> QuerySet:

@@ -24,6 +24,20 @@ def _seen_by(user) -> Q:
     return rule
 
 
+def reported_by(user, field: str = "owner") -> Q:
+    """Rows whose `field` (a user) is someone whose figures `user` reads in reports: a rep
+    themselves, a manager also their teams' members, an admin everyone (an empty Q).
+
+    Stricter than visibility: a pipeline visible to everyone lets a rep open a colleague's
+    deal, never read the colleague's figures."""
+    if user.is_crm_admin:
+        return Q()
+    rule = Q(**{field: user})
+    if user.is_manager:
+        rule |= Q(**{f"{field}__team__manager": user})
+    return rule
+
+
 def _changed_by(user) -> Q:
     """Rows `user` may change: their own, their teams' for a manager; with
     TEAM_MEMBERS_CHANGE_EACH_OTHERS_DEALS, their team's too. (Admins change everything.)"""

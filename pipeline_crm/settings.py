@@ -243,6 +243,11 @@ SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 # Suggested follow-ups: an open deal with no activity for this many days gets one
 # (a pipeline's own "follow-up after" overrides it).
 FOLLOWUP_INACTIVE_DAYS = env_int("FOLLOWUP_INACTIVE_DAYS", 10)
+# Learned stage probabilities: the share of the deals that entered a stage and ended won,
+# over the deals closed in this many months; the admin applies them only where at least
+# LEARNED_PROBABILITY_MIN_SAMPLE closed deals entered the stage.
+LEARNED_PROBABILITY_MONTHS = env_int("LEARNED_PROBABILITY_MONTHS", 12)
+LEARNED_PROBABILITY_MIN_SAMPLE = env_int("LEARNED_PROBABILITY_MIN_SAMPLE", 20)
 
 # Security: these apply whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pipeline_crm.views import coming_soon
+from reports import views
 
 app_name = "reports"
 urlpatterns = [
-    path(
-        "",
-        coming_soon("Reports", "Revenue, forecast, funnel and team dashboards."),
-        name="index",
-    ),
+    path("", views.index, name="index"),
+    path("revenue/", views.revenue, name="revenue"),
+    path("forecast/", views.forecast, name="forecast"),
+    path("funnel/", views.funnel, name="funnel"),
+    path("team/", views.team, name="team"),
 ]

@@ -75,6 +75,11 @@ MATRIX: dict[str, Entry] = {
     "deals:contacts": Entry("GET", EVERYONE_IN),
     "tasks:list": Entry("GET", EVERYONE_IN),
     "reports:index": Entry("GET", EVERYONE_IN),
+    # Every report shows each user the figures of the people they report on (reports/scope.py)
+    "reports:revenue": Entry("GET", EVERYONE_IN),
+    "reports:forecast": Entry("GET", EVERYONE_IN),
+    "reports:funnel": Entry("GET", EVERYONE_IN),
+    "reports:team": Entry("GET", EVERYONE_IN),
     "deals:board": Entry("GET", EVERYONE_IN, kwargs=["pipeline_id"]),
     "deals:column": Entry("GET", EVERYONE_IN, kwargs=["pipeline_id", "stage_id"]),
     "deals:quick-add": Entry("POST", EVERYONE_IN, data="quick_add", kwargs=["pipeline_id"]),

@@ -698,9 +698,9 @@ def test_the_deal_list_query_count_does_not_grow(client, assert_max_queries, rep
     params = {"owner": rep.pk, "stage": "", "status": "open", "q": "", "sort": "account"}
 
     # the user (the session is cached), the stages with their pipelines, the owners, the
-    # lead sources (for the filter's choices), the totals (count included), the page of
-    # deals, the overdue-tasks badge of the navigation
-    with assert_max_queries(7):
+    # lead sources and the teams (for the filter's choices), the totals (count included),
+    # the page of deals, the overdue-tasks badge of the navigation
+    with assert_max_queries(8):
         response = client.get(reverse("deals:list"), params)
 
     assert response.status_code == 200

@@ -1,0 +1,1 @@
+"""What each report page shows: its figures and tables, built from the selectors."""

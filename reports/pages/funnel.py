@@ -1,0 +1,7 @@
+"""The funnel report's tables (placeholder until built)."""
+
+from __future__ import annotations
+
+
+def build(request, form, links) -> dict:
+    return {"tables": []}

@@ -1,0 +1,71 @@
+"""Whose figures a user may read in reports, and the deals and activities behind them
+(the rule itself is `deals.models.reported_by`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet
+
+from deals.models import Activity, Deal, reported_by
+from pipeline_crm.models import Team, User
+
+if TYPE_CHECKING:
+    from stages.models import Pipeline
+
+
+def report_people(user: User) -> QuerySet[User]:
+    """The people whose figures `user` may read (active or not: history stays)."""
+    if user.is_crm_admin:
+        return User.objects.all()
+    rule = Q(pk=user.pk)
+    if user.is_manager:
+        rule |= Q(team__manager=user)
+    return User.objects.filter(rule)
+
+
+def report_teams(user: User) -> QuerySet[Team]:
+    """The teams `user` may filter reports by: all for an admin, their own for a manager."""
+    if user.is_crm_admin:
+        return Team.objects.all()
+    if user.is_manager:
+        return Team.objects.filter(manager=user)
+    return Team.objects.none()
+
+
+def report_deals(
+    user: User,
+    *,
+    pipeline: Pipeline | None = None,
+    team: Team | None = None,
+    owner: User | None = None,
+) -> QuerySet[Deal]:
+    """The unarchived deals behind `user`'s figures, narrowed by the report's filters
+    (which the filter form has already checked are in `user`'s scope)."""
+    deals = Deal.objects.filter(reported_by(user, "owner"), is_archived=False)
+    if pipeline is not None:
+        deals = deals.filter(pipeline=pipeline)
+    if team is not None:
+        deals = deals.filter(owner__team=team)
+    if owner is not None:
+        deals = deals.filter(owner=owner)
+    return deals
+
+
+def report_activities(
+    user: User,
+    *,
+    pipeline: Pipeline | None = None,
+    team: Team | None = None,
+    owner: User | None = None,
+) -> QuerySet[Activity]:
+    """The activities logged by the people behind `user`'s figures, under the same
+    filters; with a pipeline, only those of its deals."""
+    activities = Activity.objects.filter(reported_by(user, "user"))
+    if pipeline is not None:
+        activities = activities.filter(deal__pipeline=pipeline)
+    if team is not None:
+        activities = activities.filter(user__team=team)
+    if owner is not None:
+        activities = activities.filter(user=owner)
+    return activities

@@ -1,0 +1,122 @@
+"""Stage probabilities learned from history: of the closed deals that entered a stage, the
+share that ended won.
+
+The window counts deals closed in the last LEARNED_PROBABILITY_MONTHS months (open deals
+have no outcome yet). A deal that skipped a stage did not enter it and is not in its sample.
+Learned values describe a pipeline, like its configured probabilities, so they are read
+over all its deals, not one user's.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from deals.models import DealStatus, StageChange
+from reports.periods import add_months
+from stages.models import Stage, StageKind
+
+PROBABILITY = DecimalField(max_digits=5, decimal_places=1)
+
+
+@dataclass(frozen=True)
+class LearnedProbability:
+    stage_id: int
+    won: int
+    sample: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        """Won ÷ sample in %, one decimal; None without a sample."""
+        if not self.sample:
+            return None
+        return (Decimal(self.won) * 100 / self.sample).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_UP
+        )
+
+    def usable(self, min_sample: int | None = None) -> bool:
+        """Whether the sample is large enough to replace the configured probability."""
+        if min_sample is None:
+            min_sample = settings.LEARNED_PROBABILITY_MIN_SAMPLE
+        return self.sample >= max(min_sample, 1)
+
+
+def window_start(now: dt.datetime, months: int | None = None) -> dt.datetime:
+    """The first instant of the look-back window ending at `now`."""
+    months = settings.LEARNED_PROBABILITY_MONTHS if months is None else months
+    first = add_months(now.date(), -months)
+    last_day = calendar.monthrange(first.year, first.month)[1]
+    return now.replace(year=first.year, month=first.month, day=min(now.day, last_day))
+
+
+def with_learned_counts(
+    stages: QuerySet[Stage], *, now: dt.datetime, months: int | None = None
+) -> QuerySet[Stage]:
+    """`stages` annotated with `learned_won` and `learned_sample`: of the deals closed in the
+    window that entered each stage, how many ended won, and how many in all. Adds no query
+    (two correlated subqueries per stage), so it fits into a page's own stage query."""
+    entries = (
+        StageChange.objects.filter(
+            to_stage=OuterRef("pk"),
+            deal__status__in=(DealStatus.WON, DealStatus.LOST),
+            deal__closed_at__gte=window_start(now, months),
+            deal__closed_at__lte=now,
+            deal__is_archived=False,
+        )
+        .order_by()
+        .values("to_stage")
+    )
+
+    def deal_count(rows: QuerySet[StageChange]) -> Coalesce:
+        counted = rows.annotate(n=Count("deal", distinct=True)).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+    return stages.annotate(
+        learned_sample=deal_count(entries),
+        learned_won=deal_count(entries.filter(deal__status=DealStatus.WON)),
+    )
+
+
+def learned_probabilities(
+    stages: QuerySet[Stage], *, now: dt.datetime, months: int | None = None
+) -> dict[int, LearnedProbability]:
+    """For each open stage among `stages`, the learned probability (stages nobody entered
+    in the window have a sample of 0). One query."""
+    rows = with_learned_counts(stages.filter(kind=StageKind.OPEN), now=now, months=months)
+    return {
+        pk: LearnedProbability(pk, won, sample)
+        for pk, won, sample in rows.values_list("pk", "learned_won", "learned_sample")
+    }
+
+
+def probability_case(
+    learned: dict[int, LearnedProbability], *, min_sample: int | None = None, prefix: str = ""
+) -> Case:
+    """Per deal, the learned probability of its stage where the sample is large enough,
+    else the configured one (`prefix` reaches the deal from another model: "deal__")."""
+    whens = [
+        When(**{f"{prefix}stage_id": pk}, then=Value(item.rate, output_field=PROBABILITY))
+        for pk, item in learned.items()
+        if item.usable(min_sample)
+    ]
+    configured = F(f"{prefix}stage__probability")
+    if not whens:
+        return Case(default=configured, output_field=PROBABILITY)
+    return Case(*whens, default=configured, output_field=PROBABILITY)
