@@ -9,7 +9,7 @@ NAVIGATION = (
     ("Deals", "deals:list", "briefcase"),
     ("Accounts", "deals:accounts", "building"),
     ("Tasks", "tasks:list", "check2-square"),
-    ("Reports", "reports:index", "bar-chart"),
+    ("Reports", "reports:revenue", "bar-chart"),
 )
 
 

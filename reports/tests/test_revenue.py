@@ -325,3 +325,12 @@ def test_the_query_count_does_not_grow_with_deals(
 
     assert response.status_code == 200
     assert Decimal(response.context["tables"][0].rows[0][1].plain) > 0
+
+
+def test_reports_open_on_the_revenue_dashboard(client, rep):
+    client.force_login(rep)
+
+    response = client.get(reverse("reports:index"))
+
+    assert response.status_code == 302
+    assert response.url == URL
