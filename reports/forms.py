@@ -33,6 +33,10 @@ class ReportFilterForm(forms.Form):
     owner = forms.ModelChoiceField(None, required=False, empty_label="Everyone")
 
     def __init__(self, data, *, user: User, today: dt.date | None = None, **kwargs) -> None:
+        if data is not None and not data.get("period"):
+            # so that the menu shows the period in force
+            data = data.copy()
+            data["period"] = DEFAULT_PRESET
         super().__init__(data, **kwargs)
         self.user = user
         self.today = today or timezone.localdate()
@@ -62,9 +66,7 @@ class ReportFilterForm(forms.Form):
     @property
     def filters(self) -> dict[str, object]:
         """pipeline, team and owner as chosen (None when not filtered); needs is_valid()."""
-        return {
-            name: self.cleaned_data.get(name) for name in ("pipeline", "team", "owner")
-        }
+        return {name: self.cleaned_data.get(name) for name in ("pipeline", "team", "owner")}
 
     @property
     def chosen_period(self) -> Period:

@@ -60,6 +60,8 @@ class Chart:
     series: tuple[int, ...] = (1,)
     stacked: bool = False
     horizontal: bool = False
+    # one per series, from static/js/reports.js's palette: "accent", "won", "lost", "amber", …
+    colors: tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,7 +90,9 @@ class Table:
     def _cells(self, values: Sequence[object]) -> list[Cell]:
         if len(values) != len(self.columns):
             raise ValueError(f"{self.key}: {len(values)} values for {len(self.columns)} columns")
-        return [cell(value, column.kind) for value, column in zip(values, self.columns, strict=True)]
+        return [
+            cell(value, column.kind) for value, column in zip(values, self.columns, strict=True)
+        ]
 
     def csv_rows(self) -> Iterator[list[str]]:
         """The body rows then the footer, as the CSV writes them."""

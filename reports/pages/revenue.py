@@ -29,6 +29,7 @@ def build(request, form, links) -> dict:
     previous = period.previous()
     deals = report_deals(request.user, **form.filters)
     return {
+        "compares": True,
         "tables": [
             _summary(deals, period, previous, links),
             _accounts(deals, period, links),
@@ -117,7 +118,7 @@ def _accounts(deals, period: Period, links) -> Table:
         "top_accounts",
         "Top accounts by won revenue",
         [Column("Account", TEXT), Column("Deals won", COUNT), Column("Won revenue", MONEY)],
-        chart=Chart(series=(2,), horizontal=True),
+        chart=Chart(series=(2,), horizontal=True, colors=("won",)),
         empty="No deal won in this period.",
     )
     for row in revenue.top_accounts(deals, period):
@@ -136,7 +137,7 @@ def _sources(deals, period: Period, links) -> Table:
             Column("Deals won", COUNT),
             Column("Won revenue", MONEY),
         ],
-        chart=Chart(series=(3,), horizontal=True),
+        chart=Chart(series=(3,), horizontal=True, colors=("won",)),
         empty="No deal created or won in this period.",
     )
     for row in revenue.top_sources(deals, period):
@@ -157,7 +158,7 @@ def _lost_reasons(deals, period: Period, links) -> Table:
         "top_lost_reasons",
         "Top lost reasons",
         [Column("Lost reason", TEXT), Column("Deals lost", COUNT), Column("Lost value", MONEY)],
-        chart=Chart(series=(1,), horizontal=True),
+        chart=Chart(series=(1,), horizontal=True, colors=("lost",)),
         empty="No deal lost in this period.",
     )
     for row in revenue.top_lost_reasons(deals, period):

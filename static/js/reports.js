@@ -6,6 +6,8 @@
   "use strict";
 
   var PALETTE = ["#2f5bd3", "#12805c", "#f59f00", "#c92a2a", "#7048e8", "#1098ad", "#868e96"];
+  // Named colours a chart may ask for (data-chart-colors), in the app's palette.
+  var NAMED = { accent: "#2f5bd3", won: "#12805c", lost: "#c92a2a", amber: "#f59f00", muted: "#868e96" };
 
   function cellValue(cell) {
     var value = cell ? cell.getAttribute("data-value") : "";
@@ -23,11 +25,12 @@
     var stacked = canvas.hasAttribute("data-chart-stacked");
     var horizontal = canvas.hasAttribute("data-chart-horizontal");
     var kind = canvas.getAttribute("data-chart-kind") || "bar";
+    var colors = (canvas.getAttribute("data-chart-colors") || "").split(",").filter(Boolean);
     var labels = rows.map(function (row) {
       return row.cells[0].textContent.trim();
     });
     var datasets = series.map(function (index, position) {
-      var color = PALETTE[position % PALETTE.length];
+      var color = NAMED[colors[position]] || PALETTE[position % PALETTE.length];
       return {
         label: headers[index].textContent.trim(),
         data: rows.map(function (row) {

@@ -1,0 +1,214 @@
+"""The team report's figures: per person in scope, their activity logged in a period, the
+deals they created, won and lost in it, and their open and stale pipeline now; grouped by
+team.
+
+Three grouped queries and a small one, whatever the number of deals, activities or people:
+the open stages' idleness thresholds, the deals by owner, the activities by user and kind,
+and the people with their team. The rows are merged in Python by person.
+
+Who is listed: the active people the user reports on (reports/scope.py), and an inactive one
+only while they have a figure (a deal or activity counted in the period, an open deal): their
+deals stay in the team's and the grand total, so their row must too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Count, DecimalField, DurationField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from deals.models import ActivityKind, DealStatus
+from reports.scope import report_activities, report_deals, report_people
+from reports.tables import ratio
+from stages.models import Stage, StageKind
+
+if TYPE_CHECKING:
+    from pipeline_crm.models import Team, User
+    from reports.periods import Period
+    from stages.models import Pipeline
+
+MONEY = DecimalField(max_digits=20, decimal_places=2)
+ZERO = Value(Decimal(0), output_field=MONEY)
+NO_TIME = Value(dt.timedelta(0), output_field=DurationField())
+ACTIVITY_FIELDS = {
+    ActivityKind.EMAIL: "emails",
+    ActivityKind.CALL: "calls",
+    ActivityKind.MEETING: "meetings",
+    ActivityKind.NOTE: "notes",
+}
+DAY = Decimal(86400)
+
+
+@dataclass
+class Figures:
+    """One person's figures, or the sum of several people's. Rates and averages are read
+    from the summed counts, so a team's win rate is its own, not an average of rates."""
+
+    emails: int = 0
+    calls: int = 0
+    meetings: int = 0
+    notes: int = 0
+    created: int = 0
+    won: int = 0
+    lost: int = 0
+    won_revenue: Decimal = Decimal(0)
+    cycle: dt.timedelta = dt.timedelta(0)  # created → closed, summed over the won deals
+    open_value: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+    stale: int = 0
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(
+            **{name: getattr(self, name) + getattr(other, name) for name in _FIELD_NAMES}
+        )
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        """Won ÷ (won + lost) among the deals closed in the period, in %."""
+        return ratio(self.won, self.won + self.lost)
+
+    @property
+    def average_cycle(self) -> Decimal | None:
+        """Days from creation to close, on average, of the deals won in the period."""
+        if not self.won:
+            return None
+        return Decimal(self.cycle.total_seconds()) / DAY / self.won
+
+    @property
+    def activities(self) -> int:
+        return self.emails + self.calls + self.meetings + self.notes
+
+    def __bool__(self) -> bool:
+        return self != Figures()
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Figures))
+
+
+@dataclass(frozen=True)
+class PersonFigures:
+    person: User
+    figures: Figures
+
+
+@dataclass
+class TeamGroup:
+    team: Team | None  # None: the people without a team
+    people: list[PersonFigures] = field(default_factory=list)
+
+    @property
+    def figures(self) -> Figures:
+        return sum((row.figures for row in self.people), Figures())
+
+
+def stale_thresholds(*, pipeline: Pipeline | None = None) -> dict[int, list[int]]:
+    """Open stage ids by the days without activity after which their deals are stale: the
+    stage's rotting days or the pipeline's follow-up threshold (its own, else
+    FOLLOWUP_INACTIVE_DAYS), whichever is smaller. One query."""
+    stages = Stage.objects.filter(kind=StageKind.OPEN)
+    if pipeline is not None:
+        stages = stages.filter(pipeline=pipeline)
+    by_days: dict[int, list[int]] = defaultdict(list)
+    rows = stages.order_by().values_list("pk", "rotting_days", "pipeline__followup_days")
+    for pk, rotting_days, followup_days in rows:
+        days = followup_days or settings.FOLLOWUP_INACTIVE_DAYS
+        if rotting_days:  # 0 or empty: the stage never rots, as on the board
+            days = min(days, rotting_days)
+        by_days[days].append(pk)
+    return dict(by_days)
+
+
+def stale_rule(thresholds: dict[int, list[int]], *, now: dt.datetime) -> Q | None:
+    """Open deals quiet for longer than their stage's threshold; None when no stage has one."""
+    rule = None
+    for days, stage_ids in thresholds.items():
+        quiet = Q(stage_id__in=stage_ids, last_activity_at__lt=now - dt.timedelta(days=days))
+        rule = quiet if rule is None else rule | quiet
+    return None if rule is None else Q(status=DealStatus.OPEN) & rule
+
+
+def team_figures(
+    user: User,
+    *,
+    period: Period,
+    now: dt.datetime,
+    pipeline: Pipeline | None = None,
+    team: Team | None = None,
+    owner: User | None = None,
+) -> list[TeamGroup]:
+    """The figures of the people `user` reports on, under the report's filters, grouped by
+    team (by name; the people without a team last), people by name within a team."""
+    scope = {"pipeline": pipeline, "team": team, "owner": owner}
+    by_person: dict[int, Figures] = defaultdict(Figures)
+    for row in _deal_rows(user, period=period, now=now, scope=scope):
+        owner_pk = row.pop("owner")
+        by_person[owner_pk] = Figures(**row)
+    for row in _activity_rows(user, period=period, scope=scope):
+        setattr(by_person[row["user"]], ACTIVITY_FIELDS[row["kind"]], row["n"])
+    counted = [pk for pk, figures in by_person.items() if figures]
+
+    people = report_people(user).filter(Q(is_active=True) | Q(pk__in=counted))
+    if team is not None:
+        people = people.filter(team=team)
+    if owner is not None:
+        people = people.filter(pk=owner.pk)
+    groups: dict[int | None, TeamGroup] = {}
+    for person in people.select_related("team"):
+        group = groups.setdefault(person.team_id, TeamGroup(person.team))
+        group.people.append(PersonFigures(person, by_person.get(person.pk, Figures())))
+    return sorted(groups.values(), key=lambda g: (g.team is None, g.team.name if g.team else ""))
+
+
+def _deal_rows(
+    user: User, *, period: Period, now: dt.datetime, scope: dict[str, object]
+) -> Iterator[dict]:
+    created = Q(created_at__gte=period.start_at, created_at__lt=period.end_at)
+    closed = Q(closed_at__gte=period.start_at, closed_at__lt=period.end_at)
+    won = closed & Q(status=DealStatus.WON)
+    is_open = Q(status=DealStatus.OPEN)
+    stale = stale_rule(stale_thresholds(pipeline=scope["pipeline"]), now=now)
+    rows = (
+        report_deals(user, **scope)
+        .filter(created | closed | is_open)
+        .values("owner")
+        .annotate(
+            created=Count("pk", filter=created),
+            won=Count("pk", filter=won),
+            lost=Count("pk", filter=closed & Q(status=DealStatus.LOST)),
+            won_revenue=Coalesce(Sum("value", filter=won), ZERO),
+            cycle=Coalesce(
+                Sum(F("closed_at") - F("created_at"), filter=won, output_field=DurationField()),
+                NO_TIME,
+            ),
+            open_value=Coalesce(Sum("value", filter=is_open), ZERO),
+            # value × probability summed, divided once below: no integer division on SQLite.
+            weighted=Coalesce(
+                Sum(F("value") * F("stage__probability"), filter=is_open, output_field=MONEY),
+                ZERO,
+            ),
+            stale=Count("pk", filter=stale) if stale is not None else Value(0),
+        )
+        .order_by()
+    )
+    for row in rows:
+        row["won_revenue"] = Decimal(row["won_revenue"])
+        row["open_value"] = Decimal(row["open_value"])
+        row["weighted"] = Decimal(row["weighted"]) / 100
+        yield row
+
+
+def _activity_rows(user: User, *, period: Period, scope: dict[str, object]) -> list[dict]:
+    return list(
+        report_activities(user, **scope)
+        .filter(occurred_at__gte=period.start_at, occurred_at__lt=period.end_at, user__isnull=False)
+        .values("user", "kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
