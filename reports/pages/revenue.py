@@ -35,7 +35,7 @@ def build(request, form, links) -> dict:
             _accounts(deals, period, links),
             _sources(deals, period, links),
             _lost_reasons(deals, period, links),
-        ]
+        ],
     }
 
 

@@ -22,6 +22,7 @@ def _today():
     with time_machine.travel("2026-11-25 12:00Z", tick=False):
         yield
 
+
 URL = reverse("reports:revenue")
 
 
