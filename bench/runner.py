@@ -33,7 +33,9 @@ from typing import Any, ClassVar
 from bench.database import BenchDatabaseError, bench_url, configure_environment
 
 # Modules that register benchmarks, in the order they run.
-MODULES = ("bench.import_deals", "bench.export_deals", "bench.followups")
+MODULES = ("bench.import_deals", "bench.export_deals", "bench.followups", "bench.reports")
+# Called once after the last case, even when one failed: data sets shared by several cases.
+AFTER_ALL: list[Callable[[], None]] = []
 DEFAULT_RUNS = 5
 DEFAULT_WARMUPS = 1
 # Statements that read and write no rows; left out of the query counts, as in the tests.
@@ -303,8 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     # WhiteNoise looks for collected static files, which the benchmarks do not need.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     import django
+    from django.conf import settings
 
     django.setup()
+    # Pages link their static files by the names collectstatic's manifest gives them in
+    # production; the suite does not collect, so it names them as in development.
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
     for module in MODULES:
         importlib.import_module(module)
     if args.list:
@@ -327,10 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     load, cores = machine["load_average_before"][0], machine["cores"] or 1
     if load >= cores / 2:
         log(f"bench: the machine is busy (load {load:.2f} on {cores} cores): expect slow runs")
-    results = [
-        measure(REGISTRY[name](), runs=args.runs, warmups=args.warmups, profile=args.profile)
-        for name in (args.names or list(REGISTRY))
-    ]
+    try:
+        results = [
+            measure(REGISTRY[name](), runs=args.runs, warmups=args.warmups, profile=args.profile)
+            for name in (args.names or list(REGISTRY))
+        ]
+    finally:
+        for cleanup in AFTER_ALL:
+            cleanup()
     print(summary(results))
     if not args.no_write:
         for path in report.write(machine, results, runs=args.runs, warmups=args.warmups):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from pipeline_crm.models import User
-from reports.selectors.learned import LearnedProbability, learned_probabilities
+from reports.selectors.learned import LearnedProbability, learned_for
 from stages.models import Pipeline, Stage
 
 LEARNED_CHANGE_REASON = "Learned probability applied"
@@ -39,7 +39,7 @@ def apply_learned_probabilities(
     probabilities passes them as `learned`."""
     stages = list(pipeline.stages.open().select_for_update().order_by("position", "pk"))
     if learned is None:
-        learned = learned_probabilities(pipeline.stages.all(), now=now or timezone.now())
+        learned = learned_for([stage.pk for stage in stages], now=now or timezone.now())
     changed = []
     for stage in stages:
         item = learned.get(stage.pk)

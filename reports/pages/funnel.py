@@ -12,7 +12,7 @@ from reports.forms import ReportFilterForm
 from reports.links import DealLinks
 from reports.scope import report_deals
 from reports.selectors.funnel import stage_funnel
-from reports.selectors.learned import LearnedProbability, with_learned_counts
+from reports.selectors.learned import recent_learned_probabilities
 from reports.tables import COUNT, DAYS, PERCENT, Chart, Column, Link, Table, ratio
 from stages.models import Pipeline
 
@@ -39,8 +39,9 @@ def build(request: HttpRequest, form: ReportFilterForm, links: DealLinks) -> dic
     deals = report_deals(request.user, **(filters | {"pipeline": pipeline})).filter(
         created_at__gte=period.start_at, created_at__lt=period.end_at
     )
-    stages = list(
-        with_learned_counts(pipeline.stages.open().order_by("position", "pk"), now=timezone.now())
+    stages = list(pipeline.stages.open().order_by("position", "pk"))
+    learned_by_stage = recent_learned_probabilities(
+        [stage.pk for stage in stages], now=timezone.now()
     )
     funnel = stage_funnel(deals, stages=stages)
     min_sample = settings.LEARNED_PROBABILITY_MIN_SAMPLE
@@ -64,7 +65,7 @@ def build(request: HttpRequest, form: ReportFilterForm, links: DealLinks) -> dic
     following = [row.reached for row in funnel.stages[1:]] + [funnel.won]
     for row, next_reached in zip(funnel.stages, following, strict=True):
         stage = row.stage
-        learned = LearnedProbability(stage.pk, stage.learned_won, stage.learned_sample)
+        learned = learned_by_stage[stage.pk]
         table.add(
             stage.name,
             Link(row.reached, links.created(period, pipeline=pipeline.pk, reached=stage.pk)),

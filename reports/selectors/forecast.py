@@ -22,8 +22,8 @@ from django.db.models import Count, DecimalField, Expression, F, Q, QuerySet, Su
 from deals.models import Deal, DealStatus
 from reports.periods import Period, add_months, calendar_unit, month_starts, quarter_of
 from reports.selectors.history import probability_then
-from reports.selectors.learned import learned_probabilities, probability_case
-from stages.models import Pipeline, Stage
+from reports.selectors.learned import probability_case, recent_learned_probabilities
+from stages.models import Pipeline, Stage, StageKind
 
 # value × probability (a learned probability has one decimal): kept exact until ÷ 100.
 WEIGHTED = DecimalField(max_digits=24, decimal_places=3)
@@ -117,7 +117,8 @@ def learned_weights(
     else:
         held = deals.filter(status=DealStatus.OPEN).values("pipeline")
         stages = Stage.objects.filter(pipeline__in=held)
-    learned = learned_probabilities(stages, now=now)
+    open_ids = stages.filter(kind=StageKind.OPEN).values_list("pk", flat=True)
+    learned = recent_learned_probabilities(list(open_ids), now=now)
     return LearnedWeights(
         probability=probability_case(learned, min_sample=min_sample),
         used=sum(1 for item in learned.values() if item.usable(min_sample)),

@@ -16,17 +16,21 @@ from decimal import Decimal
 
 from django.db.models import (
     Avg,
+    Case,
     Count,
     DurationField,
+    ExpressionWrapper,
     F,
-    OuterRef,
+    Max,
     Q,
     QuerySet,
-    Subquery,
+    When,
+    Window,
 )
+from django.db.models.functions import Lead
 
 from deals.models import Deal, DealStatus, StageChange
-from stages.models import Stage
+from stages.models import Stage, StageKind
 
 DAY_SECONDS = Decimal(86400)
 
@@ -61,22 +65,27 @@ def stage_funnel(deals: QuerySet[Deal], *, stages: Sequence[Stage]) -> Funnel:
             FunnelStage(stage, reached[f"reached_{stage.pk}"], days(stays.get(stage.pk)))
             for stage in stages
         ],
-        won=reached["won"],
+        won=reached["won_count"],
     )
 
 
 def _reached(deals: QuerySet[Deal], *, stages: Sequence[Stage]) -> dict[str, int]:
-    """The won count and, per stage, `reached_<pk>`: the deals that reached it."""
-    furthest = (
-        StageChange.objects.filter(deal=OuterRef("pk"), to_stage__in=[s.pk for s in stages])
-        .order_by("-to_stage__position")
-        .values("to_stage__position")[:1]
+    """`won_count` and, per stage, `reached_<pk>`: the deals that reached it. One query:
+    the deals' stage changes grouped by deal (the furthest open stage entered), counted."""
+    by_deal = (
+        StageChange.objects.filter(deal__in=deals.values("pk"))
+        .values("deal")
+        .annotate(
+            furthest=Max("to_stage__position", filter=Q(to_stage__kind=StageKind.OPEN)),
+            won=Max(Case(When(deal__status=DealStatus.WON, then=1), default=0)),
+        )
+        .order_by()
     )
-    won = Q(status=DealStatus.WON)
-    return deals.annotate(furthest=Subquery(furthest)).aggregate(
-        won=Count("pk", filter=won),
+    won = Q(won=1)
+    return by_deal.aggregate(
+        won_count=Count("deal", filter=won),
         **{
-            f"reached_{stage.pk}": Count("pk", filter=won | Q(furthest__gte=stage.position))
+            f"reached_{stage.pk}": Count("deal", filter=won | Q(furthest__gte=stage.position))
             for stage in stages
         },
     )
@@ -84,17 +93,22 @@ def _reached(deals: QuerySet[Deal], *, stages: Sequence[Stage]) -> dict[str, int
 
 def _average_stays(deals: QuerySet[Deal], *, stages: Sequence[Stage]) -> dict[int, dt.timedelta]:
     """Per stage, the average time from entering it to the deal's next stage change, over
-    the stays that ended (a deal still in the stage is left out)."""
-    same_deal_later = StageChange.objects.filter(deal=OuterRef("deal")).filter(
-        Q(changed_at__gt=OuterRef("changed_at"))
-        | Q(changed_at=OuterRef("changed_at"), pk__gt=OuterRef("pk"))
+    the stays that ended (a deal still in the stage is left out). One query: each change
+    learns when the next one of its deal happened (LEAD over the deal's changes)."""
+    changes = StageChange.objects.filter(deal__in=deals.values("pk")).annotate(
+        left_at=Window(
+            Lead("changed_at"),
+            partition_by=F("deal_id"),
+            order_by=[F("changed_at").asc(), F("pk").asc()],
+        )
     )
-    left_at = Subquery(same_deal_later.order_by("changed_at", "pk").values("changed_at")[:1])
-    rows = (
-        StageChange.objects.filter(deal__in=deals.values("pk"), to_stage__in=[s.pk for s in stages])
-        .values("to_stage")
-        # A stay still going has no next change: the difference is NULL and Avg skips it.
-        .annotate(stay=Avg(left_at - F("changed_at"), output_field=DurationField()))
-        .order_by()
+    stay = ExpressionWrapper(F("left_at") - F("changed_at"), output_field=DurationField())
+    # A stay still going has no next change: the difference is NULL and Avg skips it.
+    averages = changes.aggregate(
+        **{f"stay_{stage.pk}": Avg(stay, filter=Q(to_stage=stage.pk)) for stage in stages}
     )
-    return {row["to_stage"]: row["stay"] for row in rows if row["stay"] is not None}
+    return {
+        stage.pk: averages[f"stay_{stage.pk}"]
+        for stage in stages
+        if averages[f"stay_{stage.pk}"] is not None
+    }

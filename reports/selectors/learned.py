@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import (
     Case,
     Count,
@@ -22,6 +23,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -34,6 +36,7 @@ from reports.periods import add_months
 from stages.models import Stage, StageKind
 
 PROBABILITY = DecimalField(max_digits=5, decimal_places=1)
+CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,52 @@ def learned_probabilities(
     stages: QuerySet[Stage], *, now: dt.datetime, months: int | None = None
 ) -> dict[int, LearnedProbability]:
     """For each open stage among `stages`, the learned probability (stages nobody entered
-    in the window have a sample of 0). One query."""
-    rows = with_learned_counts(stages.filter(kind=StageKind.OPEN), now=now, months=months)
-    return {
-        pk: LearnedProbability(pk, won, sample)
-        for pk, won, sample in rows.values_list("pk", "learned_won", "learned_sample")
-    }
+    in the window have a sample of 0). Two queries: the open stages, then the counts."""
+    ids = list(stages.filter(kind=StageKind.OPEN).values_list("pk", flat=True))
+    return learned_for(ids, now=now, months=months)
+
+
+def recent_learned_probabilities(
+    open_stage_ids: list[int], *, now: dt.datetime
+) -> dict[int, LearnedProbability]:
+    """`learned_probabilities` of these open stages, computed at most once an hour: a year
+    of closed deals moves little in an hour, and counting it takes a few hundred
+    milliseconds at 100,000 deals. The admin's apply action reads fresh values."""
+    ids = sorted(open_stage_ids)
+    key = "learned-probabilities:{months}:{hour:%Y%m%d%H}:{ids}".format(
+        months=settings.LEARNED_PROBABILITY_MONTHS, hour=now, ids=",".join(map(str, ids))
+    )
+    found = cache.get(key)
+    if found is None:
+        found = learned_for(ids, now=now)
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def learned_for(
+    ids: list[int], *, now: dt.datetime, months: int | None = None
+) -> dict[int, LearnedProbability]:
+    """The learned probabilities of the open stages `ids`, grouped by stage in one query. The ids are
+    literals, so that PostgreSQL hashes the window's deals instead of probing entries."""
+    if not ids:
+        return {}
+    counts = (
+        StageChange.objects.filter(
+            to_stage_id__in=ids,
+            deal__status__in=(DealStatus.WON, DealStatus.LOST),
+            deal__closed_at__gte=window_start(now, months),
+            deal__closed_at__lte=now,
+            deal__is_archived=False,
+        )
+        .values("to_stage")
+        .annotate(
+            sample=Count("deal", distinct=True),
+            won=Count("deal", distinct=True, filter=Q(deal__status=DealStatus.WON)),
+        )
+        .order_by()
+    )
+    found = {row["to_stage"]: (row["won"], row["sample"]) for row in counts}
+    return {pk: LearnedProbability(pk, *found.get(pk, (0, 0))) for pk in ids}
 
 
 def probability_case(

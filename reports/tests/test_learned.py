@@ -3,6 +3,7 @@ them to the configured probabilities."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -123,9 +124,10 @@ def test_the_window_follows_the_months_setting(pipeline, rep, settings):
     ] == (1, 1, Decimal("100.0"))
 
 
-def test_learned_probabilities_take_one_query(pipeline, rep, django_assert_num_queries):
+def test_learned_probabilities_take_two_queries(pipeline, rep, django_assert_num_queries):
     closed_deals(pipeline, rep, ["Lead", "Contacted"], won=3, lost=2)
-    with django_assert_num_queries(1):
+    # the open stages, then the counts grouped by stage
+    with django_assert_num_queries(2):
         learned = learned_probabilities(pipeline.stages.all(), now=NOW)
     assert by_name(pipeline, learned)["Contacted"] == (3, 5, Decimal("60.0"))
 
@@ -214,3 +216,16 @@ def test_applying_writes_one_history_row_per_changed_stage(
     )
     assert lead.history.count() == before + 1
     assert stage(pipeline, "Qualified").history.count() == before
+
+
+def test_pages_read_learned_probabilities_at_most_once_an_hour(pipeline, rep):
+    from reports.selectors.learned import recent_learned_probabilities
+
+    closed_deals(pipeline, rep, ["Lead", "Contacted"], won=3, lost=2)
+    ids = [stage(pipeline, "Lead").pk]
+    first = recent_learned_probabilities(ids, now=NOW)
+    closed_deals(pipeline, rep, ["Lead"], won=0, lost=5)
+
+    assert recent_learned_probabilities(ids, now=NOW + dt.timedelta(minutes=50)) == first
+    later = recent_learned_probabilities(ids, now=NOW + dt.timedelta(hours=1))
+    assert (later[ids[0]].won, later[ids[0]].sample) == (3, 10)
