@@ -39,6 +39,7 @@ class Cell:
     text: str  # as the page shows it: "$1,234", "41.7 %", "—"
     url: str = ""
     numeric: bool = False
+    tone: str = ""  # "good" or "bad": how a change reads (a shorter sales cycle is good)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Link:
     value: object
     url: str = ""
     kind: str = ""
+    tone: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,15 +120,15 @@ def rounded(value: object, kind: str) -> Decimal | int | None:
 
 
 def cell(value: object, kind: str) -> Cell:
-    url = ""
+    url, tone = "", ""
     if isinstance(value, Link):
-        value, url, kind = value.value, value.url, value.kind or kind
+        value, url, kind, tone = value.value, value.url, value.kind or kind, value.tone
     if kind == TEXT:
         text = "" if value is None else str(value)
-        return Cell(text, text or EMPTY, url)
+        return Cell(text, text or EMPTY, url, tone=tone)
     number = rounded(value, kind)
     if number is None:
-        return Cell("", EMPTY, url, numeric=True)
+        return Cell("", EMPTY, url, numeric=True, tone=tone)
     plain = str(number)
     if kind == MONEY:
         text = f"-${intcomma(-number)}" if number < 0 else f"${intcomma(number)}"
@@ -140,7 +142,7 @@ def cell(value: object, kind: str) -> Cell:
         text = f"{number:+} pts"
     else:
         text = intcomma(number)
-    return Cell(plain, text, url, numeric=True)
+    return Cell(plain, text, url, numeric=True, tone=tone)
 
 
 def ratio(part: object, whole: object) -> Decimal | None:

@@ -32,7 +32,9 @@ FUNNEL_NOTE = (
 
 def build(request: HttpRequest, form: ReportFilterForm, links: DealLinks) -> dict:
     filters = form.filters
-    pipeline = filters["pipeline"] or Pipeline.objects.active().first()
+    # two at most: the first, and whether there is a choice to mention
+    active = list(Pipeline.objects.active()[:2])
+    pipeline = filters["pipeline"] or (active[0] if active else None)
     if pipeline is None:
         return {"tables": [], "no_pipeline": NO_PIPELINE}
     period = form.chosen_period
@@ -82,6 +84,6 @@ def build(request: HttpRequest, form: ReportFilterForm, links: DealLinks) -> dic
         *[None] * (len(table.columns) - 2),
     )
     context: dict = {"tables": [table], "pipeline": pipeline}
-    if filters["pipeline"] is None:
+    if filters["pipeline"] is None and len(active) > 1:
         context["first_pipeline"] = FIRST_PIPELINE.format(pipeline=pipeline.name)
     return context

@@ -55,16 +55,20 @@ def _summary(deals, period: Period, previous: Period, links) -> Table:
         ],
     )
 
-    def row(label, kind, current, earlier, url_now="", url_before="", *, points=False):
+    def row(label, kind, current, earlier, url_now="", url_before="", *, points=False, lower=False):
+        """`points`: the change of a rate in percentage points; `lower`: less is better."""
         if points:
             moved = current - earlier if current is not None and earlier is not None else None
         else:
             moved = change(current, earlier)
+        tone = ""
+        if moved:
+            tone = "good" if (moved > 0) != lower else "bad"
         table.add(
             label,
             Link(current, url_now, kind),
             Link(earlier, url_before, kind),
-            Link(moved, "", POINTS if points else CHANGE),
+            Link(moved, "", POINTS if points else CHANGE, tone),
         )
 
     won_now, won_before = links.won(period), links.won(previous)
@@ -80,7 +84,15 @@ def _summary(deals, period: Period, previous: Period, links) -> Table:
         links.closed(previous),
         points=True,
     )
-    row("Average sales cycle (days)", DAYS, now.cycle_days, before.cycle_days, won_now, won_before)
+    row(
+        "Average sales cycle",
+        DAYS,
+        now.cycle_days,
+        before.cycle_days,
+        won_now,
+        won_before,
+        lower=True,
+    )
     created_now, created_before = links.created(period), links.created(previous)
     row("New deals", COUNT, now.created_count, before.created_count, created_now, created_before)
     row(

@@ -112,7 +112,7 @@ def revenue_table(people: list[PersonFigures], *, period: Period, links: DealLin
         "won-revenue",
         "Won revenue by rep",
         [Column("Rep"), Column("Won revenue", MONEY), Column("Won", COUNT)],
-        chart=Chart("bar", series=(1,), horizontal=True),
+        chart=Chart("bar", series=(1,), horizontal=True, colors=("won",)),
         empty=NOBODY,
     )
     for row in sorted(people, key=lambda row: -row.figures.won_revenue):

@@ -124,7 +124,7 @@ def test_every_headline_figure_against_the_previous_quarter(client, rep, history
         "Deals won": ("2", "1", "+100.0 %"),
         "Average won value": ("$15,000", "$8,000", "+87.5 %"),
         "Win rate": ("66.7 %", "50.0 %", "+16.7 pts"),
-        "Average sales cycle (days)": ("61.0 d", "30.0 d", "+103.3 %"),
+        "Average sales cycle": ("61.0 d", "30.0 d", "+103.3 %"),
         "New deals": ("2", "4", "-50.0 %"),
         "New deal value": ("$27,000", "$71,000", "-62.0 %"),
         # now: F at 60 %, G at 10 %, H at 20 %; at the end of Q3 (rebuilt from history):
@@ -335,3 +335,13 @@ def test_reports_open_on_the_revenue_dashboard(client, rep):
 
     assert response.status_code == 302
     assert response.url == URL
+
+
+def test_changes_read_as_good_or_bad_news(client, rep, history):
+    client.force_login(rep)
+
+    rows = {row[0].text: row[3] for row in client.get(URL).context["tables"][0].rows}
+
+    assert rows["Closed-won revenue"].tone == "good"
+    assert rows["New deals"].tone == "bad"
+    assert rows["Average sales cycle"].tone == "bad"  # longer

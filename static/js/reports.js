@@ -59,4 +59,16 @@
   }
 
   document.querySelectorAll("canvas[data-chart-table]").forEach(draw);
+
+  // The From and To dates matter for custom dates only.
+  var period = document.querySelector(".report-filters select[name=period]");
+  if (period) {
+    var syncDates = function () {
+      document.querySelectorAll("[data-custom-dates]").forEach(function (field) {
+        field.hidden = period.value !== "custom";
+      });
+    };
+    period.addEventListener("change", syncDates);
+    syncDates();
+  }
 })();
