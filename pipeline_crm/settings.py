@@ -241,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.tasks.send_due_reminders_task",
         "schedule": crontab(minute="*/5"),
     },
+    # Every half hour: the learned stage probabilities the funnel and forecast read.
+    "refresh-learned-probabilities": {
+        "task": "reports.tasks.refresh_learned_probabilities_task",
+        "schedule": crontab(minute="*/30"),
+    },
 }
 # Absolute links in emails.
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")

@@ -42,9 +42,7 @@ def build(request: HttpRequest, form: ReportFilterForm, links: DealLinks) -> dic
         created_at__gte=period.start_at, created_at__lt=period.end_at
     )
     stages = list(pipeline.stages.open().order_by("position", "pk"))
-    learned_by_stage = recent_learned_probabilities(
-        [stage.pk for stage in stages], now=timezone.now()
-    )
+    learned_by_stage = recent_learned_probabilities([pipeline.pk], now=timezone.now())
     funnel = stage_funnel(deals, stages=stages)
     min_sample = settings.LEARNED_PROBABILITY_MIN_SAMPLE
 

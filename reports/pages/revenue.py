@@ -40,9 +40,10 @@ def build(request, form, links) -> dict:
 
 
 def _summary(deals, period: Period, previous: Period, links) -> Table:
-    now, before = revenue.period_figures(deals, period, previous)
-    pipeline_now = revenue.pipeline_at_end(deals, period)
-    pipeline_before = revenue.pipeline_at_end(deals, previous)
+    headline = revenue.headline_figures(deals, period, previous)
+    now, before = headline.periods
+    pipeline_now = revenue.pipeline_at_end(deals, period, now=headline)
+    pipeline_before = revenue.pipeline_at_end(deals, previous, now=headline)
     live = period.end_at > timezone.now()
     table = Table(
         "summary",

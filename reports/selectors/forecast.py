@@ -23,7 +23,7 @@ from deals.models import Deal, DealStatus
 from reports.periods import Period, add_months, calendar_unit, month_starts, quarter_of
 from reports.selectors.history import probability_then
 from reports.selectors.learned import probability_case, recent_learned_probabilities
-from stages.models import Pipeline, Stage, StageKind
+from stages.models import Pipeline
 
 # value × probability (a learned probability has one decimal): kept exact until ÷ 100.
 WEIGHTED = DecimalField(max_digits=24, decimal_places=3)
@@ -111,14 +111,14 @@ def learned_weights(
 ) -> LearnedWeights:
     """Learned probabilities for the open stages of `pipeline`, or without one of the
     pipelines holding open deals among `deals`; stages with too small a sample keep their
-    configured probability. One query."""
+    configured probability. At most three queries (the pipelines, and the counts when
+    they are not cached)."""
     if pipeline is not None:
-        stages = Stage.objects.filter(pipeline=pipeline)
+        pipeline_ids = [pipeline.pk]
     else:
         held = deals.filter(status=DealStatus.OPEN).values("pipeline")
-        stages = Stage.objects.filter(pipeline__in=held)
-    open_ids = stages.filter(kind=StageKind.OPEN).values_list("pk", flat=True)
-    learned = recent_learned_probabilities(list(open_ids), now=now)
+        pipeline_ids = list(Pipeline.objects.filter(pk__in=held).values_list("pk", flat=True))
+    learned = recent_learned_probabilities(pipeline_ids, now=now)
     return LearnedWeights(
         probability=probability_case(learned, min_sample=min_sample),
         used=sum(1 for item in learned.values() if item.usable(min_sample)),

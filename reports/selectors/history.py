@@ -70,7 +70,8 @@ def pipeline_sums(deals: QuerySet[Deal], *, at: dt.datetime | None = None) -> di
         )
     else:
         sums = (
-            deals.filter(created_at__lte=at)
+            # A deal closed by `at` was not open then (its close is its last stage change).
+            deals.filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at), created_at__lte=at)
             .annotate(p_then=probability_then(at))
             .filter(p_then__isnull=False)
             .aggregate(

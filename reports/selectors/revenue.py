@@ -24,6 +24,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from deals.models import Deal, DealStatus
 from reports.periods import Period
@@ -77,9 +78,22 @@ def days(duration: dt.timedelta | None) -> Decimal | None:
     return Decimal(duration.total_seconds()) / 86400
 
 
-def period_figures(deals: QuerySet[Deal], *periods: Period) -> list[PeriodFigures]:
-    """The headline figures of each period, all in one query."""
-    aggregates = {}
+@dataclass(frozen=True)
+class Headline:
+    periods: list[PeriodFigures]  # in the order asked for
+    open_now: dict[str, Decimal]  # `total` and `weighted` of the open pipeline now
+
+
+def headline_figures(deals: QuerySet[Deal], *periods: Period) -> Headline:
+    """The headline figures of each period and the open pipeline now: one scan of the
+    deals, one query."""
+    is_open = Q(status=DealStatus.OPEN)
+    aggregates = {
+        "open_total": Coalesce(Sum("value", filter=is_open), ZERO),
+        "open_weighted": Coalesce(
+            Sum(F("value") * F("stage__probability"), filter=is_open, output_field=MONEY), ZERO
+        ),
+    }
     for index, period in enumerate(periods):
         won, lost, created = won_in(period), lost_in(period), created_in(period)
         aggregates |= {
@@ -90,11 +104,8 @@ def period_figures(deals: QuerySet[Deal], *periods: Period) -> list[PeriodFigure
             f"created_count_{index}": Count("pk", filter=created),
             f"created_value_{index}": Coalesce(Sum("value", filter=created), ZERO),
         }
-    touched = Q()
-    for period in periods:
-        touched |= closed_in(period) | created_in(period)
-    sums = deals.filter(touched).aggregate(**aggregates)
-    return [
+    sums = deals.aggregate(**aggregates)
+    figures = [
         PeriodFigures(
             won_value=Decimal(sums[f"won_value_{index}"]),
             won_count=sums[f"won_count_{index}"],
@@ -105,11 +116,20 @@ def period_figures(deals: QuerySet[Deal], *periods: Period) -> list[PeriodFigure
         )
         for index in range(len(periods))
     ]
+    return Headline(
+        periods=figures,
+        open_now={
+            "total": Decimal(sums["open_total"]),
+            "weighted": Decimal(sums["open_weighted"]) / 100,
+        },
+    )
 
 
-def pipeline_at_end(deals: QuerySet[Deal], period: Period) -> dict[str, Decimal]:
-    """The open and weighted pipeline now when the period has not ended, else as it stood
-    at its end (rebuilt from stage history)."""
+def pipeline_at_end(deals: QuerySet[Deal], period: Period, *, now: Headline) -> dict[str, Decimal]:
+    """The open and weighted pipeline now (from the headline figures) when the period has
+    not ended, else as it stood at its end (rebuilt from stage history)."""
+    if period.end_at >= timezone.now():
+        return now.open_now
     return pipeline_sums(deals, at=period.end_at)
 
 

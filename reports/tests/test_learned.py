@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from deals.models import Deal
 from reports.selectors.learned import (
@@ -222,10 +223,22 @@ def test_pages_read_learned_probabilities_at_most_once_an_hour(pipeline, rep):
     from reports.selectors.learned import recent_learned_probabilities
 
     closed_deals(pipeline, rep, ["Lead", "Contacted"], won=3, lost=2)
-    ids = [stage(pipeline, "Lead").pk]
-    first = recent_learned_probabilities(ids, now=NOW)
+    lead = stage(pipeline, "Lead").pk
+    first = recent_learned_probabilities([pipeline.pk], now=NOW)
     closed_deals(pipeline, rep, ["Lead"], won=0, lost=5)
 
-    assert recent_learned_probabilities(ids, now=NOW + dt.timedelta(minutes=50)) == first
-    later = recent_learned_probabilities(ids, now=NOW + dt.timedelta(hours=1))
-    assert (later[ids[0]].won, later[ids[0]].sample) == (3, 10)
+    assert recent_learned_probabilities([pipeline.pk], now=NOW + dt.timedelta(minutes=50)) == first
+    later = recent_learned_probabilities([pipeline.pk], now=NOW + dt.timedelta(minutes=61))
+    assert (later[lead].won, later[lead].sample) == (3, 10)
+
+
+def test_the_beat_job_counts_them_ahead_of_the_pages(pipeline, rep, django_assert_num_queries):
+    from reports.selectors.learned import recent_learned_probabilities
+    from reports.tasks import refresh_learned_probabilities_task
+
+    closed_deals(pipeline, rep, ["Lead", "Contacted"], won=3, lost=2)
+
+    assert refresh_learned_probabilities_task.delay().get() == 1
+    with django_assert_num_queries(0):
+        learned = recent_learned_probabilities([pipeline.pk], now=timezone.now())
+    assert learned[stage(pipeline, "Contacted").pk].sample == 5
