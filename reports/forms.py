@@ -17,6 +17,9 @@ MAX_PERIOD_DAYS = 3 * 366
 CUSTOM_NEEDS_DATES = "Custom dates need both a start and an end date."
 START_AFTER_END = "The start date must not be after the end date."
 PERIOD_TOO_LONG = "A period can span at most three years."
+# Far enough for any sales history, near enough that the previous period stays a date.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+DATE_OUT_OF_RANGE = "Dates must lie between 1900 and 2999."
 
 
 class ReportFilterForm(forms.Form):
@@ -54,6 +57,8 @@ class ReportFilterForm(forms.Form):
         if preset == Preset.CUSTOM:
             if start is None or end is None:
                 raise forms.ValidationError(CUSTOM_NEEDS_DATES)
+            if not (FIRST_DAY <= start <= LAST_DAY and FIRST_DAY <= end <= LAST_DAY):
+                raise forms.ValidationError(DATE_OUT_OF_RANGE)
             if start > end:
                 raise forms.ValidationError(START_AFTER_END)
             if (end - start).days >= MAX_PERIOD_DAYS:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django import forms
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from deals.models import Account, Activity, Deal, LostReason, StageChange
 from deals.services import log_activity
 from deals.tests.factories import AccountFactory, ContactFactory, DealFactory, LostReasonFactory
 from pipeline_crm.tests.factories import UserFactory
+from reports.tests.factories import deal_with_history
 from stages.tests.factories import stage
 from tasks.models import TaskStatus
 from tasks.tests.factories import TaskFactory
@@ -133,6 +135,16 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         status=TaskStatus.DONE,
         completed_at=deal.created_at,
     )
+    today = timezone.localdate().isoformat()
+    for closed in ("Won", "Lost"):
+        deal_with_history(
+            pipeline,
+            owner,
+            [("Lead", today), (closed, today)],
+            account=account,
+            source=payload,
+            lost_reason=payload if closed == "Lost" else None,
+        )
     qualified = stage(pipeline, "Qualified")
     qualified.name = payload
     qualified.save()
@@ -159,6 +171,11 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("deals:list"),
         reverse("deals:accounts"),
         reverse("deals:contacts"),
+        reverse("deals:list") + f"?account={account.pk}&mine=1",
+        reverse("reports:revenue"),
+        reverse("reports:forecast"),
+        reverse("reports:funnel") + f"?pipeline={pipeline.pk}",
+        reverse("reports:team"),
         reverse("tasks:list") + "?person=all",
         reverse("tasks:list") + f"?person={owner.pk}",
         reverse("tasks:edit", args=[open_task.pk]),
@@ -401,3 +418,46 @@ def test_the_pipeline_template_form_survives_any_input(client, admin_user, templ
     )
     assert response.status_code in (200, 302)
     assert Pipeline.objects.count() == before + (response.status_code == 302)
+
+
+@SETTINGS
+@given(
+    page=st.sampled_from(["reports:revenue", "reports:forecast", "reports:funnel", "reports:team"]),
+    period=st.one_of(st.sampled_from(["this_month", "last_year", "custom"]), text),
+    start=st.one_of(st.dates().map(str), text),
+    end=st.one_of(st.dates().map(str), text),
+    pipeline_id=ids,
+    owner=ids,
+    table=st.one_of(st.sampled_from(["summary", "team", "funnel", "forecast-months"]), text),
+    csv=st.booleans(),
+    probabilities=text,
+)
+def test_the_reports_survive_any_query(
+    client,
+    manager,
+    pipeline,
+    page,
+    period,
+    start,
+    end,
+    pipeline_id,
+    owner,
+    table,
+    csv,
+    probabilities,
+):
+    client.force_login(manager)
+    query = {
+        "period": period,
+        "start": start,
+        "end": end,
+        "pipeline": pipeline_id,
+        "owner": owner,
+        "probabilities": probabilities,
+    }
+    if csv:
+        query |= {"format": "csv", "table": table}
+
+    response = client.get(reverse(page), query)
+
+    assert response.status_code in (200, 400)

@@ -245,6 +245,7 @@ def test_a_rep_gets_no_team_or_owner_filter(client, rep):
         ({"period": "custom", "start": "2020-01-01", "end": "2026-10-01"}, "at most three years"),
         ({"start": "not a date", "period": "custom", "end": "2026-10-01"}, "valid date"),
         ({"period": "fortnight"}, "Select a valid choice"),
+        ({"period": "custom", "start": "0001-01-01", "end": "0001-01-02"}, "between 1900 and 2999"),
     ],
 )
 def test_bad_filters_are_refused_with_a_reason(client, rep, params, message):
