@@ -42,14 +42,8 @@ def report_deals(
 ) -> QuerySet[Deal]:
     """The unarchived deals behind `user`'s figures, narrowed by the report's filters
     (which the filter form has already checked are in `user`'s scope)."""
-    deals = Deal.objects.filter(reported_by(user, "owner"), is_archived=False)
-    if pipeline is not None:
-        deals = deals.filter(pipeline=pipeline)
-    if team is not None:
-        deals = deals.filter(owner__team=team)
-    if owner is not None:
-        deals = deals.filter(owner=owner)
-    return deals
+    deals = Deal.objects.filter(is_archived=False)
+    return _narrowed(deals, user, "owner", "pipeline", pipeline=pipeline, team=team, owner=owner)
 
 
 def report_activities(
@@ -61,11 +55,23 @@ def report_activities(
 ) -> QuerySet[Activity]:
     """The activities logged by the people behind `user`'s figures, under the same
     filters; with a pipeline, only those of its deals."""
-    activities = Activity.objects.filter(reported_by(user, "user"))
-    if pipeline is not None:
-        activities = activities.filter(deal__pipeline=pipeline)
-    if team is not None:
-        activities = activities.filter(user__team=team)
-    if owner is not None:
-        activities = activities.filter(user=owner)
-    return activities
+    return _narrowed(
+        Activity.objects.all(),
+        user,
+        "user",
+        "deal__pipeline",
+        pipeline=pipeline,
+        team=team,
+        owner=owner,
+    )
+
+
+def _narrowed(rows: QuerySet, user: User, person: str, pipeline_field: str, **chosen) -> QuerySet:
+    """`rows` of the people `user` reports on (`person` names the row's person), with the
+    chosen pipeline, team and owner; None leaves a filter out."""
+    rows = rows.filter(reported_by(user, person))
+    fields = {"pipeline": pipeline_field, "team": f"{person}__team", "owner": person}
+    for name, value in chosen.items():
+        if value is not None:
+            rows = rows.filter(**{fields[name]: value})
+    return rows

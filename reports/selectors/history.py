@@ -80,8 +80,3 @@ def pipeline_sums(deals: QuerySet[Deal], *, at: dt.datetime | None = None) -> di
             )
         )
     return {"total": Decimal(sums["total"]), "weighted": Decimal(sums["weighted"]) / 100}
-
-
-def open_then(at: dt.datetime) -> Q:
-    """Deals open at `at` (use with `.annotate(p_then=probability_then(at))`)."""
-    return Q(created_at__lte=at, p_then__isnull=False)
