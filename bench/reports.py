@@ -273,6 +273,9 @@ class Dashboard(Case):
 
 @register
 class RevenueDashboard(Dashboard):
+    """The revenue dashboard: headline figures of this quarter and the last, the pipeline now
+    and rebuilt from stage history at the end of the last quarter, the top lists."""
+
     name = "reports_revenue"
     title = "Revenue dashboard, 100,000 deals, 500,000 stage changes"
     url = "/reports/revenue/"
@@ -280,6 +283,8 @@ class RevenueDashboard(Dashboard):
 
 @register
 class TeamDashboard(Dashboard):
+    """The team dashboard: 55 people in five teams, their activity, deals and stale deals."""
+
     name = "reports_team"
     title = "Team dashboard, 100,000 deals, 300,000 activities, 55 people"
     url = "/reports/team/"
@@ -287,6 +292,9 @@ class TeamDashboard(Dashboard):
 
 @register
 class ForecastReport(Dashboard):
+    """The forecast of the coming six months and the accuracy of the last four quarters'
+    forecasts, rebuilt from stage history."""
+
     name = "reports_forecast"
     title = "Forecast and forecast accuracy, 100,000 deals"
     url = "/reports/forecast/"
@@ -294,6 +302,9 @@ class ForecastReport(Dashboard):
 
 @register
 class FunnelReport(Dashboard):
+    """The funnel of the bench pipeline's deals created this quarter, with the learned
+    probabilities as the half-hourly beat job leaves them (cached)."""
+
     name = "reports_funnel"
     title = "Stage funnel with learned probabilities, 100,000 deals"
     url = "/reports/funnel/"
