@@ -276,6 +276,14 @@ class StageChange(models.Model):
         related_name="stage_changes",
     )
     changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    flush = models.ForeignKey(
+        "Flush",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stage_changes",
+        help_text="The flush that made this move, or undid it.",
+    )
 
     class Meta:
         ordering = ["changed_at", "pk"]
@@ -326,3 +334,106 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject}"
+
+
+class FlushStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Flush(models.Model):
+    """A bulk move of stale open deals to a lost stage, and its undo (deals/services/flush.py).
+
+    The deals are chosen when the flush is confirmed (its `FlushItem` rows); the job then
+    moves them in batches, each deal once, and the undo moves back those nobody moved since.
+    """
+
+    pipeline = models.ForeignKey(Pipeline, models.PROTECT, related_name="flushes")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="flushes",
+        help_text="Empty for a scheduled flush.",
+    )
+    is_scheduled = models.BooleanField("scheduled", default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The criteria, as confirmed
+    inactive_days = models.PositiveIntegerField(null=True, blank=True)
+    created_before = models.DateField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stage = models.ForeignKey(Stage, models.SET_NULL, null=True, blank=True, related_name="+")
+    # Where the deals go
+    lost_stage = models.ForeignKey(Stage, models.PROTECT, related_name="+")
+    lost_reason = models.ForeignKey(LostReason, models.PROTECT, related_name="+")
+    # Progress of the move
+    status = models.CharField(max_length=8, choices=FlushStatus.choices, default=FlushStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    total_value = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    weighted_value = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # Progress of the undo
+    undo_status = models.CharField(max_length=8, choices=FlushStatus.choices, blank=True)
+    undo_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    undo_requested_at = models.DateTimeField(null=True, blank=True)
+    restored = models.PositiveIntegerField(default=0)
+    kept = models.PositiveIntegerField(default=0)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "flushes"
+
+    def __str__(self) -> str:
+        return f"Flush {self.pk} of {self.pipeline}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:flush-job", args=[self.pk])
+
+    @property
+    def processed(self) -> int:
+        return self.moved + self.skipped
+
+    @property
+    def undo_processed(self) -> int:
+        return self.restored + self.kept
+
+
+class FlushItemStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    MOVED = "moved", "Moved to lost"
+    SKIPPED = "skipped", "Skipped (changed since the confirmation)"
+    RESTORED = "restored", "Moved back"
+    KEPT = "kept", "Left alone (moved since the flush)"
+
+
+class FlushItem(models.Model):
+    """One deal chosen by a flush at its confirmation, and what became of it."""
+
+    flush = models.ForeignKey(Flush, models.CASCADE, related_name="items")
+    deal = models.ForeignKey(Deal, models.CASCADE, related_name="flush_items")
+    status = models.CharField(
+        max_length=8, choices=FlushItemStatus.choices, default=FlushItemStatus.PENDING
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["flush", "deal"], name="flushitem_unique_deal"),
+        ]
+        # The job reads a flush's items by status, batch after batch in id order.
+        indexes = [models.Index(fields=["flush", "status", "id"], name="flushitem_batch_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.flush}: deal {self.deal_id} ({self.get_status_display()})"

@@ -24,6 +24,16 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 JOB_DEFERRED = "The email will go out later: the job queue cannot be reached right now."
+# What the user reads when a job other than an email could not be queued; the catch-up beat
+# run starts it within five minutes.
+DEFERRED_MESSAGES = {
+    "deals.tasks.run_flush_task": (
+        "The flush will start within five minutes: the job queue cannot be reached right now."
+    ),
+    "deals.tasks.undo_flush_task": (
+        "The undo will start within five minutes: the job queue cannot be reached right now."
+    ),
+}
 
 # What an unreachable broker raises on publish: kombu wraps most connection errors in
 # OperationalError; a refused socket may surface as ConnectionError/OSError directly.
@@ -85,8 +95,10 @@ class DeferredJobsMiddleware:
         token = _deferred.set([])
         try:
             response = self.get_response(request)
-            if _deferred.get():
-                messages.warning(request, JOB_DEFERRED, fail_silently=True)
+            for text in dict.fromkeys(
+                DEFERRED_MESSAGES.get(name, JOB_DEFERRED) for name in _deferred.get()
+            ):
+                messages.warning(request, text, fail_silently=True)
         finally:
             _deferred.reset(token)
         return response

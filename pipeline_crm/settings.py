@@ -241,6 +241,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.tasks.send_due_reminders_task",
         "schedule": crontab(minute="*/5"),
     },
+    # Every five minutes: flushes (and undos) whose job could not be queued or whose
+    # worker died carry on where they stopped.
+    "resume-flushes": {
+        "task": "deals.tasks.resume_flushes_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    # crontab(minute=0, hour=5, day_of_month=1): the pipelines' monthly automatic flush.
+    "scheduled-flushes": {
+        "task": "deals.tasks.scheduled_flushes_task",
+        "schedule": crontab(minute=0, hour=5, day_of_month=1),
+    },
     # Every half hour: the learned stage probabilities the funnel and forecast read.
     "refresh-learned-probabilities": {
         "task": "reports.tasks.refresh_learned_probabilities_task",
@@ -253,6 +264,11 @@ SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 # Suggested follow-ups: an open deal with no activity for this many days gets one
 # (a pipeline's own "follow-up after" overrides it).
 FOLLOWUP_INACTIVE_DAYS = env_int("FOLLOWUP_INACTIVE_DAYS", 10)
+# Flushing stale deals: the lost reason the flushed deals get, how many days a flush can be
+# undone, and how many deals one transaction of the job moves.
+FLUSH_LOST_REASON = env_str("FLUSH_LOST_REASON", "Stale (flushed)")
+FLUSH_UNDO_DAYS = env_int("FLUSH_UNDO_DAYS", 30)
+FLUSH_BATCH_SIZE = env_int("FLUSH_BATCH_SIZE", 2000)
 # Learned stage probabilities: the share of the deals that entered a stage and ended won,
 # over the deals closed in this many months; the admin applies them only where at least
 # LEARNED_PROBABILITY_MIN_SAMPLE closed deals entered the stage.

@@ -60,6 +60,15 @@ class Pipeline(models.Model):
         "deal. Empty: the FOLLOWUP_INACTIVE_DAYS setting (10 by default).",
     )
 
+    auto_flush_inactive_days = models.PositiveSmallIntegerField(
+        "monthly flush after (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Once a month, move the open deals with no activity for more than this many "
+        "days to the default lost stage, as an undoable flush. Empty: no automatic flush.",
+    )
+
     objects = PipelineQuerySet.as_manager()
     # Who changed what and when, shown in the admin's history pages.
     history = HistoricalRecords()
@@ -75,6 +84,11 @@ class Pipeline(models.Model):
             models.CheckConstraint(
                 condition=Q(followup_days__isnull=True) | Q(followup_days__gte=1),
                 name="pipeline_followup_days_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_flush_inactive_days__isnull=True)
+                | Q(auto_flush_inactive_days__gte=1),
+                name="pipeline_auto_flush_days_positive",
             ),
         ]
 

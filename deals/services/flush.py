@@ -1,0 +1,481 @@
+"""Flushing stale deals: moving many open deals to a lost stage in one undoable job.
+
+A flush is confirmed with its criteria; the deals that match are frozen then, as
+`FlushItem` rows written by one INSERT … SELECT. The job (`run_flush`) moves them in batches,
+each batch one transaction that locks the flush row: it moves the items still pending,
+writes their history tagged with the flush, and marks them. A crash rolls back the batch
+in progress; running the job again (a retry, a second delivery, the catch-up beat run)
+carries on with the pending items, so every deal moves once and gets one history row.
+A deal that changed after the confirmation (new activity, a move, archived) is skipped.
+
+The undo (`run_undo`) works the same way over the moved items: a deal still where the flush
+left it returns to the stage it came from, at the end of that column; a deal moved since is
+left alone and listed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, DecimalField, F, Max, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from deals.models import (
+    Deal,
+    DealStatus,
+    Flush,
+    FlushItem,
+    FlushItemStatus,
+    FlushStatus,
+    LostReason,
+    StageChange,
+)
+from deals.services.moves import POSITION_GAP, DealError
+from stages.models import Pipeline, Stage, StageKind
+
+if TYPE_CHECKING:
+    from pipeline_crm.models import User
+
+DAYS_NOT_POSITIVE = "The number of days without activity must be 1 or more."
+NO_CRITERION = (
+    "Choose at least one criterion: no activity for more than a number of days, "
+    "or created before a date."
+)
+DATE_IN_FUTURE = "The “created before” date cannot be in the future."
+NO_LOST_STAGE = "The pipeline “{pipeline}” has no lost stage to move deals to."
+NOTHING_TO_FLUSH = "No open deal matches these criteria: there is nothing to flush."
+NOT_FINISHED = "Only a finished flush can be undone."
+ALREADY_UNDONE = "This flush is already being undone, or has been."
+UNDO_TOO_LATE = "This flush can no longer be undone: a flush can be undone for {days} days."
+
+MONEY = DecimalField(max_digits=20, decimal_places=2)
+ZERO = Value(Decimal(0), output_field=MONEY)
+SAMPLE_SIZE = 50
+# A flush queued this long ago, or running without a sign of life for this long, is taken
+# up again by the catch-up run (a broker that was down, a worker that died).
+QUEUED_GRACE = dt.timedelta(minutes=1)
+HEARTBEAT_GRACE = dt.timedelta(minutes=5)
+
+
+class FlushError(DealError):
+    """Bad criteria or a refused undo; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class FlushCriteria:
+    pipeline: Pipeline
+    inactive_days: int | None = None
+    created_before: dt.date | None = None
+    owner: User | None = None
+    stage: Stage | None = None
+
+
+@dataclass(frozen=True)
+class FlushPreview:
+    count: int
+    total: Decimal
+    weighted: Decimal
+    sample: list[Deal]  # the first SAMPLE_SIZE deals, least recently active first
+
+
+def check_criteria(criteria: FlushCriteria, *, today: dt.date) -> None:
+    """The rules a flush's criteria obey, whoever asks (page, command, schedule)."""
+    if criteria.inactive_days is None and criteria.created_before is None:
+        raise FlushError(NO_CRITERION)
+    if criteria.inactive_days is not None and criteria.inactive_days < 1:
+        raise FlushError(DAYS_NOT_POSITIVE)
+    if criteria.created_before is not None and criteria.created_before > today:
+        raise FlushError(DATE_IN_FUTURE)
+    if lost_stage_of(criteria.pipeline) is None:
+        raise FlushError(NO_LOST_STAGE.format(pipeline=criteria.pipeline.name))
+
+
+def lost_stage_of(pipeline: Pipeline) -> Stage | None:
+    """Where a flush sends deals: the pipeline's default lost stage, else its first one."""
+    if pipeline.default_lost_stage_id is not None:
+        return pipeline.default_lost_stage
+    return pipeline.stages.filter(kind=StageKind.LOST).order_by("position", "pk").first()
+
+
+def flushable_deals(
+    criteria: FlushCriteria, *, user: User | None, now: dt.datetime
+) -> QuerySet[Deal]:
+    """The open, unarchived deals the criteria select among those `user` may change (all
+    of the pipeline's for a scheduled flush, `user` None). Won and lost deals never do."""
+    deals = Deal.objects.all() if user is None else Deal.objects.changeable_by(user)
+    deals = deals.filter(pipeline=criteria.pipeline, status=DealStatus.OPEN, is_archived=False)
+    if criteria.inactive_days is not None:
+        deals = deals.filter(last_activity_at__lt=now - dt.timedelta(days=criteria.inactive_days))
+    if criteria.created_before is not None:
+        first_instant = timezone.make_aware(
+            dt.datetime.combine(criteria.created_before, dt.time.min)
+        )
+        deals = deals.filter(created_at__lt=first_instant)
+    if criteria.owner is not None:
+        deals = deals.filter(owner=criteria.owner)
+    if criteria.stage is not None:
+        deals = deals.filter(stage=criteria.stage)
+    return deals
+
+
+def _sums(deals: QuerySet, prefix: str = "") -> dict[str, object]:
+    return deals.aggregate(
+        count=Count("pk"),
+        total=Coalesce(Sum(f"{prefix}value"), ZERO),
+        # value × probability summed, divided once: no integer division on SQLite.
+        weighted=Coalesce(
+            Sum(F(f"{prefix}value") * F(f"{prefix}stage__probability"), output_field=MONEY), ZERO
+        ),
+    )
+
+
+def preview_flush(
+    criteria: FlushCriteria, *, user: User | None, now: dt.datetime | None = None
+) -> FlushPreview:
+    """What confirming would flush: count, total and weighted value, the first deals. Two
+    queries."""
+    deals = flushable_deals(criteria, user=user, now=now or timezone.now())
+    sums = _sums(deals)
+    sample = deals.select_related("owner", "stage", "account").order_by("last_activity_at", "pk")
+    return FlushPreview(
+        count=sums["count"],
+        total=Decimal(sums["total"]),
+        weighted=Decimal(sums["weighted"]) / 100,
+        sample=list(sample[:SAMPLE_SIZE]),
+    )
+
+
+@transaction.atomic
+def start_flush(
+    criteria: FlushCriteria,
+    *,
+    by: User | None,
+    now: dt.datetime | None = None,
+    scheduled: bool = False,
+) -> Flush:
+    """Confirm a flush: freeze the deals it selects and queue the job that moves them.
+    Refuses bad criteria and an empty selection (FlushError), queueing nothing."""
+    now = now or timezone.now()
+    check_criteria(criteria, today=timezone.localdate(now))
+    reason, _ = LostReason.objects.get_or_create(name=settings.FLUSH_LOST_REASON)
+    flush = Flush.objects.create(
+        pipeline=criteria.pipeline,
+        requested_by=by,
+        is_scheduled=scheduled,
+        created_at=now,
+        inactive_days=criteria.inactive_days,
+        created_before=criteria.created_before,
+        owner=criteria.owner,
+        stage=criteria.stage,
+        lost_stage=lost_stage_of(criteria.pipeline),
+        lost_reason=reason,
+    )
+    selected = flushable_deals(criteria, user=by, now=now).order_by().values(chosen=F("pk"))
+    _insert_items(flush, selected)
+    sums = _sums(Deal.objects.filter(flush_items__flush=flush))
+    if not sums["count"]:
+        raise FlushError(NOTHING_TO_FLUSH)  # and the flush row goes with the transaction
+    flush.total = sums["count"]
+    flush.total_value = Decimal(sums["total"])
+    flush.weighted_value = Decimal(sums["weighted"]) / 100
+    flush.save(update_fields=["total", "total_value", "weighted_value"])
+    _enqueue("run_flush_task", flush.pk)
+    return flush
+
+
+def _insert_items(flush: Flush, deal_ids: QuerySet) -> None:
+    """One INSERT … SELECT: the selection never passes through Python."""
+    sql, params = deal_ids.query.sql_with_params()
+    table = FlushItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" (flush_id, deal_id, status) '
+            f"SELECT %s, selected.chosen, %s FROM ({sql}) AS selected",
+            (flush.pk, FlushItemStatus.PENDING, *params),
+        )
+
+
+def _enqueue(task_name: str, flush_id: int) -> None:
+    from deals import tasks
+    from pipeline_crm.jobs import enqueue
+
+    enqueue(getattr(tasks, task_name), flush_id)
+
+
+# The job
+
+
+def batch_size() -> int:
+    return settings.FLUSH_BATCH_SIZE
+
+
+def run_flush(
+    flush_id: int, *, now: dt.datetime | None = None, max_batches: int | None = None
+) -> Flush:
+    """Move the flush's pending deals, batch after batch, until none is left (or after
+    `max_batches`, which tests use to stop half-way as a crash would)."""
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        if not _flush_batch(flush_id, now=now):
+            break
+        batches += 1
+    return Flush.objects.get(pk=flush_id)
+
+
+def _flush_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
+    """Move one batch in one transaction; False when the flush has nothing left to do."""
+    with transaction.atomic():
+        flush = Flush.objects.select_for_update().get(pk=flush_id)
+        if flush.status in (FlushStatus.DONE, FlushStatus.FAILED):
+            return False
+        at = now or timezone.now()
+        items = list(
+            FlushItem.objects.filter(flush=flush, status=FlushItemStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", "deal_id")[: batch_size()]
+        )
+        if not items:
+            flush.status = FlushStatus.DONE
+            flush.finished_at = flush.heartbeat_at = at
+            flush.save(update_fields=["status", "finished_at", "heartbeat_at"])
+            return False
+        if flush.status == FlushStatus.QUEUED:
+            flush.status = FlushStatus.RUNNING
+            flush.started_at = at
+        # Still as confirmed: open, unarchived, untouched since (a move counts as activity).
+        movable = dict(
+            Deal.objects.filter(
+                pk__in=[deal_id for _, deal_id in items],
+                pipeline_id=flush.pipeline_id,
+                status=DealStatus.OPEN,
+                is_archived=False,
+                last_activity_at__lte=flush.created_at,
+            )
+            .select_for_update()
+            .values_list("pk", "stage_id")
+        )
+        Deal.objects.filter(pk__in=list(movable)).update(
+            stage_id=flush.lost_stage_id,
+            status=DealStatus.LOST,
+            lost_reason_id=flush.lost_reason_id,
+            closed_at=at,
+            stage_changed_at=at,
+            updated_at=at,
+        )
+        StageChange.objects.bulk_create(
+            StageChange(
+                deal_id=deal_id,
+                from_stage_id=stage_id,
+                to_stage_id=flush.lost_stage_id,
+                by_id=flush.requested_by_id,
+                changed_at=at,
+                flush=flush,
+            )
+            for deal_id, stage_id in movable.items()
+        )
+        moved = [pk for pk, deal_id in items if deal_id in movable]
+        skipped = [pk for pk, deal_id in items if deal_id not in movable]
+        _mark(moved, FlushItemStatus.MOVED)
+        _mark(skipped, FlushItemStatus.SKIPPED)
+        flush.moved += len(moved)
+        flush.skipped += len(skipped)
+        flush.heartbeat_at = at
+        flush.save(update_fields=["status", "started_at", "moved", "skipped", "heartbeat_at"])
+    return True
+
+
+def _mark(item_ids: list[int], status: FlushItemStatus) -> None:
+    if item_ids:
+        FlushItem.objects.filter(pk__in=item_ids).update(status=status)
+
+
+def fail_flush(flush_id: int, error: str) -> None:
+    """Record that the job gave up (after its retries); what it moved stays moved."""
+    Flush.objects.filter(pk=flush_id).exclude(status=FlushStatus.DONE).update(
+        status=FlushStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+# The undo
+
+
+def undo_deadline(flush: Flush) -> dt.datetime | None:
+    if flush.finished_at is None:
+        return None
+    return flush.finished_at + dt.timedelta(days=settings.FLUSH_UNDO_DAYS)
+
+
+def check_undo(flush: Flush, *, now: dt.datetime) -> None:
+    if flush.status != FlushStatus.DONE:
+        raise FlushError(NOT_FINISHED)
+    if flush.undo_status:
+        raise FlushError(ALREADY_UNDONE)
+    if now > undo_deadline(flush):
+        raise FlushError(UNDO_TOO_LATE.format(days=settings.FLUSH_UNDO_DAYS))
+
+
+def request_undo(flush: Flush, *, by: User | None, now: dt.datetime | None = None) -> Flush:
+    """Queue the undo of a finished flush (FlushError when it is too late or done)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        flush = Flush.objects.select_for_update().get(pk=flush.pk)
+        check_undo(flush, now=now)
+        flush.undo_status = FlushStatus.QUEUED
+        flush.undo_requested_by = by
+        flush.undo_requested_at = now
+        flush.save(update_fields=["undo_status", "undo_requested_by", "undo_requested_at"])
+        _enqueue("undo_flush_task", flush.pk)
+    return flush
+
+
+def run_undo(
+    flush_id: int, *, now: dt.datetime | None = None, max_batches: int | None = None
+) -> Flush:
+    """Move the flushed deals back, batch after batch; as safe to run again as `run_flush`."""
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        if not _undo_batch(flush_id, now=now):
+            break
+        batches += 1
+    return Flush.objects.get(pk=flush_id)
+
+
+def _undo_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
+    with transaction.atomic():
+        flush = Flush.objects.select_for_update().get(pk=flush_id)
+        if flush.undo_status not in (FlushStatus.QUEUED, FlushStatus.RUNNING):
+            return False
+        at = now or timezone.now()
+        items = list(
+            FlushItem.objects.filter(flush=flush, status=FlushItemStatus.MOVED)
+            .order_by("pk")
+            .values_list("pk", "deal_id")[: batch_size()]
+        )
+        if not items:
+            flush.undo_status = FlushStatus.DONE
+            flush.undone_at = flush.heartbeat_at = at
+            flush.save(update_fields=["undo_status", "undone_at", "heartbeat_at"])
+            return False
+        deal_ids = [deal_id for _, deal_id in items]
+        # The flush's own move of each deal: where it came from, and when.
+        moves = {
+            deal_id: (from_stage_id, changed_at)
+            for deal_id, from_stage_id, changed_at in StageChange.objects.filter(
+                flush=flush, deal_id__in=deal_ids, to_stage_id=flush.lost_stage_id
+            ).values_list("deal_id", "from_stage_id", "changed_at")
+        }
+        # Untouched since: still lost in the flush's stage, last moved by the flush.
+        untouched = {
+            pk
+            for pk, stage_changed_at in Deal.objects.filter(
+                pk__in=deal_ids,
+                stage_id=flush.lost_stage_id,
+                status=DealStatus.LOST,
+                is_archived=False,
+            )
+            .select_for_update()
+            .values_list("pk", "stage_changed_at")
+            if pk in moves and moves[pk][1] == stage_changed_at
+        }
+        by_stage: dict[int, list[int]] = defaultdict(list)
+        for pk in sorted(untouched):
+            by_stage[moves[pk][0]].append(pk)
+        _return_to_columns(by_stage, at=at)
+        StageChange.objects.bulk_create(
+            StageChange(
+                deal_id=pk,
+                from_stage_id=flush.lost_stage_id,
+                to_stage_id=stage_id,
+                by_id=flush.undo_requested_by_id,
+                changed_at=at,
+                flush=flush,
+            )
+            for stage_id, pks in by_stage.items()
+            for pk in pks
+        )
+        restored = [pk for pk, deal_id in items if deal_id in untouched]
+        kept = [pk for pk, deal_id in items if deal_id not in untouched]
+        _mark(restored, FlushItemStatus.RESTORED)
+        _mark(kept, FlushItemStatus.KEPT)
+        flush.undo_status = FlushStatus.RUNNING
+        flush.restored += len(restored)
+        flush.kept += len(kept)
+        flush.heartbeat_at = at
+        flush.save(update_fields=["undo_status", "restored", "kept", "heartbeat_at"])
+    return True
+
+
+def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> None:
+    """Reopen the deals in their stages, at the end of each column in id order: one query
+    for the columns' last positions, one update per stage."""
+    last = dict(
+        Deal.objects.filter(stage_id__in=list(by_stage), status=DealStatus.OPEN, is_archived=False)
+        .values("stage_id")
+        .annotate(last=Max("board_position"))
+        .values_list("stage_id", "last")
+        .order_by()
+    )
+    for stage_id, pks in by_stage.items():
+        start = (last.get(stage_id) or 0) + POSITION_GAP
+        # Ids are distinct, so positions base + (id − first id) × gap are too.
+        Deal.objects.filter(pk__in=pks).update(
+            stage_id=stage_id,
+            status=DealStatus.OPEN,
+            lost_reason=None,
+            closed_at=None,
+            stage_changed_at=at,
+            updated_at=at,
+            board_position=start + (F("pk") - pks[0]) * POSITION_GAP,
+        )
+
+
+# Catch-up and schedule
+
+
+def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
+    """(task name, flush id) of the jobs to run again: queued but never started (the
+    broker was down), or running without a heartbeat for a while (the worker died)."""
+    silent = now - HEARTBEAT_GRACE
+    moving = Q(status=FlushStatus.QUEUED, created_at__lt=now - QUEUED_GRACE) | Q(
+        status=FlushStatus.RUNNING, heartbeat_at__lt=silent
+    )
+    for pk in Flush.objects.filter(moving).values_list("pk", flat=True):
+        yield "run_flush_task", pk
+    undoing = Q(undo_status=FlushStatus.QUEUED, undo_requested_at__lt=now - QUEUED_GRACE) | Q(
+        undo_status=FlushStatus.RUNNING, heartbeat_at__lt=silent
+    )
+    for pk in Flush.objects.filter(undoing).values_list("pk", flat=True):
+        yield "undo_flush_task", pk
+
+
+def resume_stalled_flushes(*, now: dt.datetime | None = None) -> int:
+    """Queue the stalled jobs again; each carries on where it stopped."""
+    jobs = list(stalled_flushes(now=now or timezone.now()))
+    for task_name, pk in jobs:
+        _enqueue(task_name, pk)
+    return len(jobs)
+
+
+def start_scheduled_flushes(*, now: dt.datetime | None = None) -> list[Flush]:
+    """The monthly automatic flush of every active pipeline that has one, once a month:
+    a pipeline already flushed by the schedule this month is left alone."""
+    now = now or timezone.now()
+    month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    started = []
+    pipelines = Pipeline.objects.active().filter(auto_flush_inactive_days__isnull=False)
+    done = Flush.objects.filter(is_scheduled=True, created_at__gte=month_start).values("pipeline")
+    for pipeline in pipelines.exclude(pk__in=done):
+        criteria = FlushCriteria(pipeline, inactive_days=pipeline.auto_flush_inactive_days)
+        try:
+            started.append(start_flush(criteria, by=None, now=now, scheduled=True))
+        except FlushError:
+            continue  # nothing stale, or no lost stage: nothing to do this month
+    return started

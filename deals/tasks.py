@@ -1,0 +1,61 @@
+"""Celery tasks of the deals app: thin adapters around deals/services/flush.py."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import DatabaseError
+
+# A flush moves its deals batch by batch and can run again at any point: a retry after a
+# database error carries on with the deals still pending.
+FLUSH_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=FLUSH_RETRIES,
+)
+def run_flush_task(self, flush_id: int) -> int:
+    """Move a confirmed flush's deals to lost; returns how many it moved in all."""
+    from deals.services.flush import fail_flush, run_flush
+
+    try:
+        return run_flush(flush_id).moved
+    except DatabaseError as exc:
+        if self.request.retries >= FLUSH_RETRIES:
+            fail_flush(flush_id, str(exc))
+        raise
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=FLUSH_RETRIES,
+)
+def undo_flush_task(self, flush_id: int) -> int:
+    """Move a flush's deals back where nobody moved them since; returns how many."""
+    from deals.services.flush import run_undo
+
+    return run_undo(flush_id).restored
+
+
+@shared_task
+def resume_flushes_task() -> int:
+    """Every five minutes (beat): carry on with the flushes and undos that stalled."""
+    from deals.services.flush import resume_stalled_flushes
+
+    return resume_stalled_flushes()
+
+
+@shared_task
+def scheduled_flushes_task() -> int:
+    """Monthly (beat): the automatic flush of the pipelines that have one."""
+    from deals.services.flush import start_scheduled_flushes
+
+    return len(start_scheduled_flushes())
