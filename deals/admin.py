@@ -5,7 +5,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from deals.forms import BANT_FIELDS, DEAL_FIELD_LABELS, AdminDealForm
-from deals.models import Account, Activity, Contact, Deal, LeadSource, LostReason, StageChange
+from deals.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    Flush,
+    LeadSource,
+    LostReason,
+    StageChange,
+)
 from deals.services import (
     DealError,
     archive_accounts,
@@ -223,6 +232,28 @@ class StageChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["deal", "from_stage", "to_stage", "by"]
     search_fields = ["deal__title"]
     date_hierarchy = "changed_at"
+
+
+@admin.register(Flush)
+class FlushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: flushes are started, run and undone from their pages (deals:flush)."""
+
+    list_display = [
+        "__str__",
+        "requested_by",
+        "is_scheduled",
+        "created_at",
+        "status",
+        "total",
+        "moved",
+        "skipped",
+        "undo_status",
+        "restored",
+        "kept",
+    ]
+    list_filter = ["status", "undo_status", "is_scheduled", "pipeline"]
+    list_select_related = ["pipeline", "requested_by"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(Activity)

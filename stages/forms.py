@@ -33,6 +33,7 @@ class AdminPipelineForm(forms.ModelForm):
             "visibility",
             "default_lost_stage",
             "followup_days",
+            "auto_flush_inactive_days",
         ]
 
     def __init__(self, *args, **kwargs):
