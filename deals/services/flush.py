@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, F, Max, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from deals.models import (
@@ -52,7 +52,7 @@ NO_CRITERION = (
 DATE_IN_FUTURE = "The “created before” date cannot be in the future."
 NO_LOST_STAGE = "The pipeline “{pipeline}” has no lost stage to move deals to."
 NOTHING_TO_FLUSH = "No open deal matches these criteria: there is nothing to flush."
-NOT_FINISHED = "Only a finished flush can be undone."
+NOT_FINISHED = "A flush can be undone once it has finished."
 ALREADY_UNDONE = "This flush is already being undone, or has been."
 UNDO_TOO_LATE = "This flush can no longer be undone: a flush can be undone for {days} days."
 
@@ -314,7 +314,9 @@ def undo_deadline(flush: Flush) -> dt.datetime | None:
 
 
 def check_undo(flush: Flush, *, now: dt.datetime) -> None:
-    if flush.status != FlushStatus.DONE:
+    """A finished flush can be undone within FLUSH_UNDO_DAYS, once; so can one that failed
+    half-way (what it moved goes back)."""
+    if flush.status not in (FlushStatus.DONE, FlushStatus.FAILED):
         raise FlushError(NOT_FINISHED)
     if flush.undo_status:
         raise FlushError(ALREADY_UNDONE)
@@ -433,6 +435,8 @@ def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> No
             closed_at=None,
             stage_changed_at=at,
             updated_at=at,
+            # A move back is a move: it counts as activity, as in move_deal.
+            last_activity_at=Greatest("last_activity_at", Value(at)),
             board_position=start + (F("pk") - pks[0]) * POSITION_GAP,
         )
 
