@@ -14,7 +14,17 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deals.models import Account, Activity, Deal, LostReason, StageChange
+from deals.models import (
+    Account,
+    Activity,
+    Deal,
+    Flush,
+    FlushItem,
+    FlushItemStatus,
+    FlushStatus,
+    LostReason,
+    StageChange,
+)
 from deals.services import log_activity
 from deals.tests.factories import AccountFactory, ContactFactory, DealFactory, LostReasonFactory
 from pipeline_crm.tests.factories import UserFactory
@@ -146,6 +156,27 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
             lost_reason=payload if closed == "Lost" else None,
         )
     qualified = stage(pipeline, "Qualified")
+    # A stale deal for the flush preview; a flush of it, undone, that left it alone.
+    stale = deal_with_history(
+        pipeline, owner, [("Qualified", "2020-01-01")], account=account, title=payload
+    )
+    flush = Flush.objects.create(
+        pipeline=pipeline,
+        requested_by=owner,
+        inactive_days=90,
+        owner=owner,
+        stage=qualified,
+        lost_stage=stage(pipeline, "Lost"),
+        lost_reason=LostReason.objects.get_or_create(name="Stale (flushed)")[0],
+        status=FlushStatus.DONE,
+        total=1,
+        moved=1,
+        kept=1,
+        finished_at=timezone.now(),
+        undo_status=FlushStatus.DONE,
+        undone_at=timezone.now(),
+    )
+    FlushItem.objects.create(flush=flush, deal=stale, status=FlushItemStatus.KEPT)
     qualified.name = payload
     qualified.save()
     pipeline.name = payload
@@ -177,6 +208,8 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
         reverse("reports:funnel") + f"?pipeline={pipeline.pk}",
         reverse("reports:team"),
         reverse("tasks:list") + "?person=all",
+        reverse("deals:flush") + f"?pipeline={pipeline.pk}&inactive_days=90&owner={owner.pk}",
+        reverse("deals:flush-job", args=[flush.pk]),
         reverse("tasks:list") + f"?person={owner.pk}",
         reverse("tasks:edit", args=[open_task.pk]),
         reverse("tasks:next", args=[open_task.pk]),

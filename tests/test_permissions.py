@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from deals.models import Deal
+from deals.models import Deal, Flush, FlushStatus, LostReason
 from deals.tests.factories import AccountFactory, ActivityFactory, ContactFactory, DealFactory
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import TeamFactory, UserFactory
@@ -63,6 +64,8 @@ RESTORE_B = SEE_B | {"rep_b": FORBIDDEN, "manager_b": FORBIDDEN}
 CHANGE = {"a": CHANGE_A, "b": CHANGE_B}
 RESTORE = {"a": RESTORE_A, "b": RESTORE_B}
 SEE = {"a": SEE_A, "b": SEE_B}
+FLUSHERS = EVERYONE_IN | dict.fromkeys(["rep_a", "rep_a2", "rep_b"], FORBIDDEN)
+FLUSH = {"a": FLUSHERS | {"manager_b": MISSING}, "b": FLUSHERS}
 
 MATRIX: dict[str, Entry] = {
     "login": Entry("GET", PUBLIC),
@@ -90,6 +93,12 @@ MATRIX: dict[str, Entry] = {
         "GET", EVERYONE_IN | dict.fromkeys(["rep_a", "rep_a2", "rep_b"], FORBIDDEN)
     ),
     "deals:export": Entry("GET", EVERYONE_IN),
+    # The flush of stale deals (deals/flush_views.py): managers and admins; a flush's page
+    # and undo for its requester and admins. Flush a is a scheduled one, b dave's.
+    "deals:flush": Entry("GET", FLUSHERS),
+    "deals:flush-start": Entry("POST", FLUSHERS, data="flush"),
+    "deals:flush-job": Entry("GET", FLUSH, kwargs=["flush_id"]),
+    "deals:flush-undo": Entry("POST", FLUSH, data="nothing", kwargs=["flush_id"]),
     # Create and edit forms, archive and restore (deals/record_views.py)
     "deals:create": Entry("POST", EVERYONE_IN, data="deal_create"),
     "deals:edit": Entry("POST", CHANGE, data="deal_edit", kwargs=["deal_id"]),
@@ -175,6 +184,20 @@ def world():
         key: TaskFactory(deal=deal, account=deal.account, assignee=deal.owner)
         for key, deal in deals.items()
     }
+    # Finished flushes that moved nothing: a scheduled one, one of dave's.
+    flushes = {
+        key: Flush.objects.create(
+            pipeline=pipeline,
+            requested_by=by,
+            is_scheduled=by is None,
+            inactive_days=90,
+            lost_stage=stage(pipeline, "Lost"),
+            lost_reason=LostReason.objects.get_or_create(name="Stale (flushed)")[0],
+            status=FlushStatus.DONE,
+            finished_at=timezone.now(),
+        )
+        for key, by in [("a", None), ("b", users["manager_b"])]
+    }
     return {
         "users": users,
         "pipeline": pipeline,
@@ -183,6 +206,7 @@ def world():
         "contacts": contacts,
         "activities": activities,
         "tasks": tasks,
+        "flushes": flushes,
     }
 
 
@@ -226,6 +250,8 @@ def payload(name: str, world, user, deal: Deal | None) -> dict:
         return {"kind": "meeting", "subject": "Met", "occurred_at": "2020-01-01T10:00"}
     if name == "task":
         return {"title": "Call back", "due": "2999-01-01", "assignee": user.pk if user else ""}
+    if name == "flush":
+        return {"pipeline": pipeline.pk, "inactive_days": "90"}
     if name == "snooze":
         return {"when": "tomorrow"}
     if name == "reassign":
@@ -266,6 +292,7 @@ def test_access_is_exactly_as_the_rules_say(world, name, target, role):
         "contact_id": world["contacts"][target].pk if target else None,
         "activity_id": world["activities"][target].pk if target else None,
         "task_id": world["tasks"][target].pk if target else None,
+        "flush_id": world["flushes"][target].pk if target else None,
         "field": "title",
     }
     url = reverse(name, kwargs={key: kwargs[key] for key in entry.kwargs})
@@ -308,6 +335,7 @@ def test_every_state_changing_url_needs_a_csrf_token(world, name):
         "contact_id": world["contacts"]["a"].pk,
         "activity_id": world["activities"]["a"].pk,
         "task_id": world["tasks"]["a"].pk,
+        "flush_id": world["flushes"]["a"].pk,
         "field": "title",
     }
     client = Client(enforce_csrf_checks=True)

@@ -1,5 +1,6 @@
 """Forms by page: the board, the record create/edit forms, the deal and account pages,
-the CSV upload and the admin. They validate and lay out; the services change state."""
+the CSV upload, the flush of stale deals and the admin. They validate and lay out; the
+services change state."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from deals.forms.board import (
     MoveDealForm,
     QuickAddDealForm,
 )
+from deals.forms.flush import FlushForm
 from deals.forms.imports import (
     IMPORT_MAX_BYTES,
     IMPORT_TOO_LARGE,
@@ -55,6 +57,7 @@ __all__ = [
     "DealCreateForm",
     "DealEditForm",
     "DealFieldForm",
+    "FlushForm",
     "IMPORT_MAX_BYTES",
     "IMPORT_TOO_LARGE",
     "ImportForm",

@@ -5,24 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('stages', '0004_pipeline_followup_days'),
+        ("stages", "0004_pipeline_followup_days"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='historicalpipeline',
-            name='auto_flush_inactive_days',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Once a month, move the open deals with no activity for more than this many days to the default lost stage, as an undoable flush. Empty: no automatic flush.', null=True, validators=[django.core.validators.MinValueValidator(1)], verbose_name='monthly flush after (days)'),
+            model_name="historicalpipeline",
+            name="auto_flush_inactive_days",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="Once a month, move the open deals with no activity for more than this many days to the default lost stage, as an undoable flush. Empty: no automatic flush.",
+                null=True,
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="monthly flush after (days)",
+            ),
         ),
         migrations.AddField(
-            model_name='pipeline',
-            name='auto_flush_inactive_days',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='Once a month, move the open deals with no activity for more than this many days to the default lost stage, as an undoable flush. Empty: no automatic flush.', null=True, validators=[django.core.validators.MinValueValidator(1)], verbose_name='monthly flush after (days)'),
+            model_name="pipeline",
+            name="auto_flush_inactive_days",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="Once a month, move the open deals with no activity for more than this many days to the default lost stage, as an undoable flush. Empty: no automatic flush.",
+                null=True,
+                validators=[django.core.validators.MinValueValidator(1)],
+                verbose_name="monthly flush after (days)",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipeline',
-            constraint=models.CheckConstraint(condition=models.Q(('auto_flush_inactive_days__isnull', True), ('auto_flush_inactive_days__gte', 1), _connector='OR'), name='pipeline_auto_flush_days_positive'),
+            model_name="pipeline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("auto_flush_inactive_days__isnull", True),
+                    ("auto_flush_inactive_days__gte", 1),
+                    _connector="OR",
+                ),
+                name="pipeline_auto_flush_days_positive",
+            ),
         ),
     ]
