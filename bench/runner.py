@@ -33,7 +33,13 @@ from typing import Any, ClassVar
 from bench.database import BenchDatabaseError, bench_url, configure_environment
 
 # Modules that register benchmarks, in the order they run.
-MODULES = ("bench.import_deals", "bench.export_deals", "bench.followups", "bench.reports")
+MODULES = (
+    "bench.import_deals",
+    "bench.export_deals",
+    "bench.followups",
+    "bench.flush",
+    "bench.reports",
+)
 # Called once after the last case, even when one failed: data sets shared by several cases.
 AFTER_ALL: list[Callable[[], None]] = []
 DEFAULT_RUNS = 5
