@@ -177,12 +177,16 @@ class Deal(models.Model):
     contact = models.ForeignKey(
         Contact, models.SET_NULL, null=True, blank=True, related_name="deals"
     )
-    pipeline = models.ForeignKey(Pipeline, models.PROTECT, related_name="deals")
+    # No index of their own: deal_pipeline_status_idx and deal_owner_status_idx start with
+    # them, and every index costs each bulk move (a flush) a write per deal.
+    pipeline = models.ForeignKey(Pipeline, models.PROTECT, related_name="deals", db_index=False)
     stage = models.ForeignKey(Stage, models.PROTECT, related_name="deals")
     status = models.CharField(
         max_length=4, choices=DealStatus.choices, default=DealStatus.OPEN, editable=False
     )
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="deals")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="deals", db_index=False
+    )
     value = models.DecimalField(
         max_digits=14,
         decimal_places=2,
@@ -265,7 +269,8 @@ class Deal(models.Model):
 class StageChange(models.Model):
     """One row per stage a deal entered, starting with its creation (from_stage empty)."""
 
-    deal = models.ForeignKey(Deal, models.CASCADE, related_name="stage_changes")
+    # Indexed by stagechange_deal_idx (deal, changed_at).
+    deal = models.ForeignKey(Deal, models.CASCADE, related_name="stage_changes", db_index=False)
     from_stage = models.ForeignKey(Stage, models.PROTECT, null=True, blank=True, related_name="+")
     to_stage = models.ForeignKey(Stage, models.PROTECT, related_name="entries")
     by = models.ForeignKey(
@@ -422,7 +427,8 @@ class FlushItemStatus(models.TextChoices):
 class FlushItem(models.Model):
     """One deal chosen by a flush at its confirmation, and what became of it."""
 
-    flush = models.ForeignKey(Flush, models.CASCADE, related_name="items")
+    # Indexed by flushitem_unique_deal (flush, deal).
+    flush = models.ForeignKey(Flush, models.CASCADE, related_name="items", db_index=False)
     deal = models.ForeignKey(Deal, models.CASCADE, related_name="flush_items")
     status = models.CharField(
         max_length=8, choices=FlushItemStatus.choices, default=FlushItemStatus.PENDING

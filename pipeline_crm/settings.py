@@ -268,7 +268,7 @@ FOLLOWUP_INACTIVE_DAYS = env_int("FOLLOWUP_INACTIVE_DAYS", 10)
 # undone, and how many deals one transaction of the job moves.
 FLUSH_LOST_REASON = env_str("FLUSH_LOST_REASON", "Stale (flushed)")
 FLUSH_UNDO_DAYS = env_int("FLUSH_UNDO_DAYS", 30)
-FLUSH_BATCH_SIZE = env_int("FLUSH_BATCH_SIZE", 2000)
+FLUSH_BATCH_SIZE = env_int("FLUSH_BATCH_SIZE", 5000)
 # Learned stage probabilities: the share of the deals that entered a stage and ended won,
 # over the deals closed in this many months; the admin applies them only where at least
 # LEARNED_PROBABILITY_MIN_SAMPLE closed deals entered the stage.
