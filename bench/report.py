@@ -125,7 +125,7 @@ def write(info: dict[str, Any], results: list[Result], *, runs: int, warmups: in
             benchmarks[name] = previous[name]
     document = {
         "machine": info | {"load_average_after": _load()},
-        "method": {"runs": runs, "warmups": warmups, "p95": "nearest rank"},
+        "method": {"runs": runs, "warmups": warmups, "p95": "nearest rank", "p99": "nearest rank"},
         "benchmarks": benchmarks,
     }
     RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -142,8 +142,21 @@ def _status(entry: dict[str, Any]) -> str:
     if entry.get("error") or entry.get("problems"):
         return "**broken**"
     if entry.get("target_s") is None:
-        return "no target"
-    return "met" if entry["met"] else "**MISSED**"
+        status = "no target"
+    else:
+        status = "met" if entry["met"] else "**MISSED**"
+    if entry.get("p99_met") is False:
+        status += f"; p99 **MISSED** (≥ {entry['p99_target_s']:g} s)"
+    if entry.get("queries_met") is False:
+        status += f"; queries **MISSED** (> {entry['max_queries']})"
+    return status
+
+
+def _queries(entry: dict[str, Any]) -> str:
+    if entry["queries"] is None:
+        return "–"
+    budget = entry.get("max_queries")
+    return str(entry["queries"]) if budget is None else f"{entry['queries']} (≤ {budget})"
 
 
 def _loads(loads: list[float]) -> str:
@@ -182,10 +195,11 @@ def markdown(document: dict[str, Any]) -> str:
     for name, entry in document["benchmarks"].items():
         target = "–" if entry["target_s"] is None else f"< {entry['target_s']:g} s"
         memory = entry["peak_python_memory_mb"]
-        queries = "–" if entry["queries"] is None else entry["queries"]
+        queries = _queries(entry)
         rows.append(
             f"| `{name}` | {entry['title']} | {entry['runs']} | {_seconds(entry['median_s'])} "
-            f"| {_seconds(entry['p95_s'])} | {_seconds(entry.get('python_cpu_median_s'))} "
+            f"| {_seconds(entry['p95_s'])} | {_seconds(entry.get('p99_s'))} "
+            f"| {_seconds(entry.get('python_cpu_median_s'))} "
             f"| {queries} | {'–' if memory is None else f'{memory:g} MB'} | {target} "
             f"| {_status(entry)} |"
         )
@@ -217,8 +231,8 @@ not this file.
 - Load average (1, 5, 15 minutes): {_loads(info["load_average_before"])} before,
   {_loads(info["load_average_after"])} after{_busy(info)}
 
-| benchmark | what | runs | median | p95 | Python CPU | queries | peak Python memory | target (median) | |
-| --- | --- | --: | --: | --: | --: | --: | --: | --- | --- |
+| benchmark | what | runs | median | p95 | p99 | Python CPU | queries (budget) | peak Python memory | target (median) | |
+| --- | --- | --: | --: | --: | --: | --: | --: | --: | --- | --- |
 {table}{notes}
 
 The full figures (every run's time, the process's resident memory, the workload) are in
@@ -257,12 +271,14 @@ import_deals bench/data/import-10000.csv --pipeline "Bench import" --by bench.ad
   database state: what the previous run created is deleted set-based and the tables are
   vacuumed and analysed, outside the timing.
 - Times are wall-clock seconds of the operation alone, commit included. The median is
-  compared with the target; p95 is the nearest-rank 95th percentile, so with fewer than 20
-  runs it is the slowest run. "Python CPU" is the median CPU time of the benchmark's own
-  process: the rest of the wall time is PostgreSQL's work and waiting for it (the database
-  runs on the same cores).
+  compared with the target; p95 and p99 are nearest-rank percentiles, so with 20 runs or
+  fewer p95 is the slowest run, and so is p99 with 100 runs or fewer. "Python CPU" is the
+  median CPU time of the benchmark's own process: the rest of the wall time is PostgreSQL's
+  work and waiting for it (the database runs on the same cores).
 - Queries are the statements sent to the database during one run (counted by a
   `connection.execute_wrapper`), without BEGIN/COMMIT/SAVEPOINT, as the tests count them.
+  A benchmark with a query budget (in brackets) reports **MISSED** when a run sends more;
+  `tests/test_query_budgets.py` guards the same budgets in `make test`.
 - Peak Python memory is the high-water mark of Python allocations (tracemalloc) in one more,
   untimed run, since tracing slows Python down; `max_rss_mb` in the JSON is the whole
   process's resident high-water mark after the benchmark.

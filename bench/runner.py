@@ -38,6 +38,8 @@ MODULES = (
     "bench.export_deals",
     "bench.followups",
     "bench.flush",
+    "bench.generate",
+    "bench.pages",
     "bench.reports",
 )
 # Called once after the last case, even when one failed: data sets shared by several cases.
@@ -55,6 +57,8 @@ class Case:
     title: ClassVar[str]  # what is measured, for people
     target: ClassVar[float | None] = None  # seconds the median must stay under; None: none yet
     runs: ClassVar[int | None] = None  # overrides --runs, e.g. for slow cases
+    max_queries: ClassVar[int | None] = None  # the query budget of one run; None: none
+    p99_target: ClassVar[float | None] = None  # seconds the p99 must stay under; None: none
 
     def setup(self) -> None:
         """Once before the runs (untimed): data and fixtures."""
@@ -111,6 +115,8 @@ class Result:
     name: str
     title: str
     target: float | None
+    max_queries: int | None = None
+    p99_target: float | None = None
     times: list[float] = field(default_factory=list)
     cpu_times: list[float] = field(default_factory=list)  # this process only, not PostgreSQL
     queries: list[int] = field(default_factory=list)
@@ -137,6 +143,26 @@ class Result:
         return ordered[math.ceil(0.95 * len(ordered)) - 1]
 
     @property
+    def p99(self) -> float | None:
+        """Nearest-rank 99th percentile: with 100 runs or fewer, the slowest run."""
+        if not self.times:
+            return None
+        ordered = sorted(self.times)
+        return ordered[math.ceil(0.99 * len(ordered)) - 1]
+
+    @property
+    def p99_met(self) -> bool | None:
+        if self.p99_target is None or self.broken or self.p99 is None:
+            return None
+        return self.p99 < self.p99_target
+
+    @property
+    def queries_met(self) -> bool | None:
+        if self.max_queries is None or not self.queries:
+            return None
+        return max(self.queries) <= self.max_queries
+
+    @property
     def broken(self) -> bool:
         return bool(self.error or self.problems)
 
@@ -153,10 +179,15 @@ class Result:
             "times_s": [round(t, 4) for t in self.times],
             "median_s": _round(self.median),
             "p95_s": _round(self.p95),
+            "p99_s": _round(self.p99),
             "min_s": _round(min(self.times) if self.times else None),
             "python_cpu_median_s": _round(self.cpu_median),
             "queries": max(self.queries) if self.queries else None,
             "queries_per_run": self.queries,
+            "max_queries": self.max_queries,
+            "queries_met": self.queries_met,
+            "p99_target_s": self.p99_target,
+            "p99_met": self.p99_met,
             "peak_python_memory_mb": _mb(self.peak_memory),
             "max_rss_mb": _mb(self.max_rss),
             "target_s": self.target,
@@ -193,7 +224,13 @@ def _timed_run(case: Case, counter: QueryCounter) -> tuple[float, float, Any]:
 
 
 def measure(case: Case, *, runs: int, warmups: int, profile: bool = False) -> Result:
-    result = Result(name=case.name, title=case.title, target=case.target)
+    result = Result(
+        name=case.name,
+        title=case.title,
+        target=case.target,
+        max_queries=case.max_queries,
+        p99_target=case.p99_target,
+    )
     runs = case.runs or runs
     log(f"{case.name}: setting up")
     try:
@@ -274,9 +311,14 @@ def summary(results: list[Result]) -> str:
             status = f"{'met' if r.met else 'MISSED'}: target < {r.target:g} s"
         if r.times:
             figures = (
-                f"median {r.median:.3f} s, p95 {r.p95:.3f} s, {max(r.queries)} queries, "
-                f"peak {_mb(r.peak_memory)} MB"
+                f"median {r.median:.3f} s, p95 {r.p95:.3f} s, p99 {r.p99:.3f} s, "
+                f"{max(r.queries)} queries, peak {_mb(r.peak_memory)} MB"
             )
+            if r.p99_met is not None:
+                status += f"; {'met' if r.p99_met else 'MISSED'}: p99 < {r.p99_target:g} s"
+            if r.queries_met is not None:
+                verdict = "met" if r.queries_met else "MISSED"
+                status += f"; {verdict}: queries <= {r.max_queries}"
         else:
             figures = "no figures"
         lines.append(f"{r.name:<16} {figures}  {status}")
