@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -221,7 +222,8 @@ def build_board(
     deals = board_deals(pipeline=pipeline, stages=stages, user=user, filters=filters, now=now)
     open_stages = [stage for stage in stages if stage.kind == StageKind.OPEN]
     _, columns = board_summary_and_columns(deals, stages=open_stages)
-    cards = {} if totals_only else _first_cards(deals, now=now)
+    open_ids = [stage.pk for stage in open_stages]
+    cards = {} if totals_only else _first_cards(deals, now=now, stage_ids=open_ids)
     for column in columns:
         column.cards = cards.get(column.stage.pk, [])
         decorate_cards(column.cards, stage=column.stage, now=now)
@@ -229,14 +231,35 @@ def build_board(
     return Board(pipeline=pipeline, columns=columns, closed_stages=closed)
 
 
-def _first_cards(deals: DealQuerySet, *, now: datetime) -> dict[int, list[Deal]]:
-    ranked = with_card_details(deals, now=now).annotate(
-        rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F("board_position"), F("pk")])
-    )
+def _first_cards(
+    deals: DealQuerySet, *, now: datetime, stage_ids: list[int]
+) -> dict[int, list[Deal]]:
+    """The first BOARD_PAGE_SIZE cards of every column (`stage_ids`), in one query."""
     cards: dict[int, list[Deal]] = {}
-    for deal in ranked.filter(rank__lte=BOARD_PAGE_SIZE).order_by("stage", "board_position", "pk"):
+    for deal in _first_cards_query(with_card_details(deals, now=now), stage_ids=stage_ids):
         cards.setdefault(deal.stage_id, []).append(deal)
+    for column in cards.values():
+        # UNION ALL keeps no order between its parts' rows.
+        column.sort(key=lambda deal: (deal.board_position, deal.pk))
     return cards
+
+
+def _first_cards_query(deals: DealQuerySet, *, stage_ids: list[int]) -> DealQuerySet:
+    """On PostgreSQL, one `ORDER BY board_position LIMIT n` per column joined by UNION ALL:
+    each reads its column in the order of the unique (stage, board_position) index and stops
+    after n cards, however long the column (a window over all open deals sorts them all:
+    0.44 s at 100,000 deals). Other databases, which cannot order the parts of a UNION,
+    number the cards per column with a window."""
+    order = ("board_position", "pk")
+    if connection.features.supports_slicing_ordering_in_compound:
+        parts = [deals.filter(stage_id=pk).order_by(*order)[:BOARD_PAGE_SIZE] for pk in stage_ids]
+        if not parts:
+            return deals.none()
+        return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    ranked = deals.annotate(
+        rank=Window(RowNumber(), partition_by=F("stage"), order_by=[F(name) for name in order])
+    )
+    return ranked.filter(rank__lte=BOARD_PAGE_SIZE).order_by("stage", *order)
 
 
 def column_page(
