@@ -40,6 +40,7 @@ MODULES = (
     "bench.flush",
     "bench.generate",
     "bench.pages",
+    "bench.http",
     "bench.reports",
 )
 # Called once after the last case, even when one failed: data sets shared by several cases.
