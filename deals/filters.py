@@ -10,15 +10,12 @@ filtered list. The page shows the errors next to the fields instead; the export 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import django_filters
 from django import forms
 from django.db.models import (
     Count,
-    DecimalField,
     Exists,
     F,
     OrderBy,
@@ -26,7 +23,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -42,6 +38,7 @@ from deals.models import (
     reported_by,
 )
 from deals.selectors import board_owners
+from deals.selectors.totals import ZERO, DealTotals, deal_totals
 from pipeline_crm.models import Team
 from stages.models import Stage, StageKind
 
@@ -49,8 +46,6 @@ if TYPE_CHECKING:
     from pipeline_crm.models import User
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
-MONEY = DecimalField(max_digits=20, decimal_places=2)
-ZERO = Value(Decimal(0), output_field=MONEY)
 
 
 class SortFilter(django_filters.ChoiceFilter):
@@ -298,24 +293,7 @@ class DealFilterSet(_ListFilterSet):
 
     def totals(self) -> DealTotals:
         """Count, total and weighted value of the filtered deals, in one aggregate."""
-        sums = self.qs.order_by().aggregate(
-            count=Count("pk"),
-            total=Coalesce(Sum("value"), ZERO),
-            # value × probability summed, divided once: no integer division on SQLite.
-            weighted=Coalesce(Sum(F("value") * F("stage__probability"), output_field=MONEY), ZERO),
-        )
-        return DealTotals(
-            count=sums["count"],
-            total=Decimal(sums["total"]),
-            weighted=Decimal(sums["weighted"]) / 100,
-        )
-
-
-@dataclass(frozen=True)
-class DealTotals:
-    count: int
-    total: Decimal
-    weighted: Decimal
+        return deal_totals(self.qs)
 
 
 def _pipelines(stages: list[Stage]) -> list[tuple[int, str]]:

@@ -51,6 +51,7 @@ from deals.services import (
     update_contact,
     update_deal,
 )
+from pipeline_crm.ids import parse_id
 from stages.models import Pipeline
 
 ONLY_ADMINS_RESTORE = "Only admins restore archived records."
@@ -94,8 +95,7 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 
 
 def _id_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.GET.get(name))
 
 
 # Deals

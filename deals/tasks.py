@@ -8,16 +8,17 @@ from django.db import DatabaseError
 # A flush moves its deals batch by batch and can run again at any point: a retry after a
 # database error carries on with the deals still pending.
 FLUSH_RETRIES = 5
+FLUSH_JOB = {
+    "bind": True,
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": FLUSH_RETRIES,
+}
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=FLUSH_RETRIES,
-)
+@shared_task(**FLUSH_JOB)
 def run_flush_task(self, flush_id: int) -> int:
     """Move a confirmed flush's deals to lost; returns how many it moved in all."""
     from deals.services.flush import fail_flush, run_flush
@@ -30,14 +31,7 @@ def run_flush_task(self, flush_id: int) -> int:
         raise
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(DatabaseError,),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=FLUSH_RETRIES,
-)
+@shared_task(**FLUSH_JOB)
 def undo_flush_task(self, flush_id: int) -> int:
     """Move a flush's deals back where nobody moved them since; returns how many."""
     from deals.services.flush import run_undo

@@ -39,6 +39,7 @@ from deals.services import (
     create_deal_with_account,
     move_deal,
 )
+from pipeline_crm.ids import parse_id
 from stages.models import Pipeline, Stage, StageKind
 
 
@@ -148,7 +149,7 @@ def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
     context = {
         "deal": deal,
         # ?stage=<id> preselects a stage (the deal page's lost step), else the current one.
-        "selected": int(preselect) if preselect.isdigit() else deal.stage_id,
+        "selected": parse_id(preselect) or deal.stage_id,
         "stages": deal.pipeline.stages.all(),
         "lost_reasons": active_lost_reasons(),
         "next": _safe_next(request, _board_url(deal.pipeline_id)),
@@ -234,8 +235,8 @@ def _render_move_result(
 def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline.objects.active(), pk=pipeline_id)
     open_stages = pipeline.stages.filter(kind=StageKind.OPEN)
-    stage_id = request.GET.get("stage", "")
-    chosen = open_stages.filter(pk=int(stage_id)).first() if stage_id.isdigit() else None
+    stage_id = parse_id(request.GET.get("stage"))
+    chosen = open_stages.filter(pk=stage_id).first() if stage_id else None
     stage = chosen or open_stages.first()
     if stage is None:
         raise Http404("This pipeline has no open stage.")

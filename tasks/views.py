@@ -27,6 +27,7 @@ from django_htmx.http import trigger_client_event
 
 from deals.forms import add_service_error
 from deals.selectors import assignable_owners
+from pipeline_crm.ids import parse_id
 from pipeline_crm.models import User
 from tasks.forms import NextTaskForm, ReassignForm, SnoozeForm, TaskEditForm
 from tasks.models import Task, TaskStatus
@@ -192,7 +193,8 @@ def _scope(request: HttpRequest) -> tuple[User | None, bool, str]:
         return None, False, ""
     if value == "all" and (user.is_manager or user.is_crm_admin):
         return None, True, value
-    person = task_people(user).filter(pk=value).first() if value.isdigit() else None
+    person_id = parse_id(value)
+    person = task_people(user).filter(pk=person_id).first() if person_id else None
     if person is None:
         raise Http404(NO_SUCH_PERSON)
     return person, False, value

@@ -23,6 +23,7 @@ from deals.models import (
     NEGATIVE_VALUE,
 )
 from deals.services import DealError
+from pipeline_crm.ids import parse_id
 from stages.models import Stage
 
 ACCOUNT_REQUIRED = "Choose an account or name a new one."
@@ -98,7 +99,7 @@ def _account_id(form: forms.Form) -> int | None:
     """The account chosen in the bound data, else the initial one, for the contact list."""
     value = form.data.get("account") if form.is_bound else form.initial.get("account")
     value = getattr(value, "pk", value)
-    return int(value) if str(value or "").isdigit() else None
+    return parse_id(value)
 
 
 def _money_field() -> forms.DecimalField:

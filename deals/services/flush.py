@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, DecimalField, F, Max, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import F, Max, Q, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from deals.models import (
@@ -38,6 +38,7 @@ from deals.models import (
     LostReason,
     StageChange,
 )
+from deals.selectors.totals import deal_totals
 from deals.services.moves import POSITION_GAP, DealError
 from stages.models import Pipeline, Stage, StageKind
 
@@ -56,8 +57,6 @@ NOT_FINISHED = "A flush can be undone once it has finished."
 ALREADY_UNDONE = "This flush is already being undone, or has been."
 UNDO_TOO_LATE = "This flush can no longer be undone: a flush can be undone for {days} days."
 
-MONEY = DecimalField(max_digits=20, decimal_places=2)
-ZERO = Value(Decimal(0), output_field=MONEY)
 SAMPLE_SIZE = 50
 # A flush queued this long ago, or running without a sign of life for this long, is taken
 # up again by the catch-up run (a broker that was down, a worker that died).
@@ -126,29 +125,18 @@ def flushable_deals(
     return deals
 
 
-def _sums(deals: QuerySet, prefix: str = "") -> dict[str, object]:
-    return deals.aggregate(
-        count=Count("pk"),
-        total=Coalesce(Sum(f"{prefix}value"), ZERO),
-        # value × probability summed, divided once: no integer division on SQLite.
-        weighted=Coalesce(
-            Sum(F(f"{prefix}value") * F(f"{prefix}stage__probability"), output_field=MONEY), ZERO
-        ),
-    )
-
-
 def preview_flush(
     criteria: FlushCriteria, *, user: User | None, now: dt.datetime | None = None
 ) -> FlushPreview:
     """What confirming would flush: count, total and weighted value, the first deals. Two
     queries."""
     deals = flushable_deals(criteria, user=user, now=now or timezone.now())
-    sums = _sums(deals)
+    totals = deal_totals(deals)
     sample = deals.select_related("owner", "stage", "account").order_by("last_activity_at", "pk")
     return FlushPreview(
-        count=sums["count"],
-        total=Decimal(sums["total"]),
-        weighted=Decimal(sums["weighted"]) / 100,
+        count=totals.count,
+        total=totals.total,
+        weighted=totals.weighted,
         sample=list(sample[:SAMPLE_SIZE]),
     )
 
@@ -180,12 +168,12 @@ def start_flush(
     )
     selected = flushable_deals(criteria, user=by, now=now).order_by().values(chosen=F("pk"))
     _insert_items(flush, selected)
-    sums = _sums(Deal.objects.filter(flush_items__flush=flush))
-    if not sums["count"]:
+    totals = deal_totals(Deal.objects.filter(flush_items__flush=flush))
+    if not totals.count:
         raise FlushError(NOTHING_TO_FLUSH)  # and the flush row goes with the transaction
-    flush.total = sums["count"]
-    flush.total_value = Decimal(sums["total"])
-    flush.weighted_value = Decimal(sums["weighted"]) / 100
+    flush.total = totals.count
+    flush.total_value = totals.total
+    flush.weighted_value = totals.weighted
     flush.save(update_fields=["total", "total_value", "weighted_value"])
     _enqueue("run_flush_task", flush.pk)
     return flush

@@ -30,9 +30,8 @@ from django.db.models import (
 from django.db.models.functions import Lead
 
 from deals.models import Deal, DealStatus, StageChange
+from reports.selectors import days
 from stages.models import Stage, StageKind
-
-DAY_SECONDS = Decimal(86400)
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,6 @@ class FunnelStage:
 class Funnel:
     stages: list[FunnelStage]
     won: int
-
-
-def days(duration: dt.timedelta | None) -> Decimal | None:
-    """A duration as a number of days."""
-    if duration is None:
-        return None
-    return Decimal(duration.total_seconds()) / DAY_SECONDS
 
 
 def stage_funnel(deals: QuerySet[Deal], *, stages: Sequence[Stage]) -> Funnel:

@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from django.db.models import (
     Case,
-    DecimalField,
     F,
     IntegerField,
     OuterRef,
@@ -22,17 +21,14 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
     When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deals.models import Deal, DealStatus, StageChange
+from deals.selectors.totals import MONEY, ZERO
 from stages.models import StageKind
-
-MONEY = DecimalField(max_digits=20, decimal_places=2)
-ZERO = Value(Decimal(0), output_field=MONEY)
 
 
 def probability_then(at: dt.datetime) -> Case:

@@ -7,31 +7,28 @@ of the previous period, and one grouped query per top-list.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import (
     Avg,
     Count,
-    DecimalField,
     DurationField,
     ExpressionWrapper,
     F,
     Q,
     QuerySet,
     Sum,
-    Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deals.models import Deal, DealStatus
+from deals.selectors.totals import MONEY, ZERO
 from reports.periods import Period
+from reports.selectors import days
 from reports.selectors.history import pipeline_sums
 
-MONEY = DecimalField(max_digits=20, decimal_places=2)
-ZERO = Value(Decimal(0), output_field=MONEY)
 CYCLE = ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField())
 TOP = 10
 
@@ -70,12 +67,6 @@ def won_in(period: Period) -> Q:
 
 def lost_in(period: Period) -> Q:
     return Q(status=DealStatus.LOST) & closed_in(period)
-
-
-def days(duration: dt.timedelta | None) -> Decimal | None:
-    if duration is None:
-        return None
-    return Decimal(duration.total_seconds()) / 86400
 
 
 @dataclass(frozen=True)

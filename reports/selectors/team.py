@@ -21,11 +21,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, DurationField, F, Q, Sum, Value
+from django.db.models import Count, DurationField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from deals.models import ActivityKind, DealStatus
+from deals.selectors.totals import MONEY, ZERO
 from reports.scope import report_activities, report_deals, report_people
+from reports.selectors import days
 from reports.tables import ratio
 from stages.models import Stage, StageKind
 
@@ -34,8 +36,6 @@ if TYPE_CHECKING:
     from reports.periods import Period
     from stages.models import Pipeline
 
-MONEY = DecimalField(max_digits=20, decimal_places=2)
-ZERO = Value(Decimal(0), output_field=MONEY)
 NO_TIME = Value(dt.timedelta(0), output_field=DurationField())
 ACTIVITY_FIELDS = {
     ActivityKind.EMAIL: "emails",
@@ -43,7 +43,6 @@ ACTIVITY_FIELDS = {
     ActivityKind.MEETING: "meetings",
     ActivityKind.NOTE: "notes",
 }
-DAY = Decimal(86400)
 
 
 @dataclass
@@ -79,7 +78,7 @@ class Figures:
         """Days from creation to close, on average, of the deals won in the period."""
         if not self.won:
             return None
-        return Decimal(self.cycle.total_seconds()) / DAY / self.won
+        return days(self.cycle) / self.won
 
     @property
     def activities(self) -> int:
@@ -118,18 +117,19 @@ def stale_thresholds(*, pipeline: Pipeline | None = None) -> dict[int, list[int]
     by_days: dict[int, list[int]] = defaultdict(list)
     rows = stages.order_by().values_list("pk", "rotting_days", "pipeline__followup_days")
     for pk, rotting_days, followup_days in rows:
-        days = followup_days or settings.FOLLOWUP_INACTIVE_DAYS
+        threshold = followup_days or settings.FOLLOWUP_INACTIVE_DAYS
         if rotting_days:  # 0 or empty: the stage never rots, as on the board
-            days = min(days, rotting_days)
-        by_days[days].append(pk)
+            threshold = min(threshold, rotting_days)
+        by_days[threshold].append(pk)
     return dict(by_days)
 
 
 def stale_rule(thresholds: dict[int, list[int]], *, now: dt.datetime) -> Q | None:
     """Open deals quiet for longer than their stage's threshold; None when no stage has one."""
     rule = None
-    for days, stage_ids in thresholds.items():
-        quiet = Q(stage_id__in=stage_ids, last_activity_at__lt=now - dt.timedelta(days=days))
+    for quiet_days, stage_ids in thresholds.items():
+        cutoff = now - dt.timedelta(days=quiet_days)
+        quiet = Q(stage_id__in=stage_ids, last_activity_at__lt=cutoff)
         rule = quiet if rule is None else rule | quiet
     return None if rule is None else Q(status=DealStatus.OPEN) & rule
 
