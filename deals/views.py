@@ -222,7 +222,7 @@ def _render_move_result(
         "pipeline": pipeline,
         "board": summary,
         "columns": columns,
-        "deal": card,
+        "cards": [card] if card else [],
         "query": query,
         "today": timezone.localdate(),
         "board_url": _board_url(pipeline.pk, query),

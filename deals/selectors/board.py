@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -143,14 +143,19 @@ class BoardSummary:
 def board_summary_and_columns(
     deals: DealQuerySet, *, stages: list[Stage]
 ) -> tuple[BoardSummary, list[BoardColumn]]:
-    """The board's totals and the headers of `stages`, in one aggregate query."""
+    """The board's totals and the headers of `stages`, in one aggregate query.
+
+    The weighted value is each column's total times its stage's probability, looked up
+    once per column rather than joined to every deal, so that PostgreSQL sums the
+    columns from the `deal_open_board_totals_idx` index alone."""
+    probability = Stage.objects.filter(pk=OuterRef("stage")).order_by().values("probability")
     rows = (
         deals.order_by()
         .values("stage")
         .annotate(
             count=Count("pk"),
             total=Sum("value"),
-            weighted=Sum(F("value") * F("stage__probability") / 100),
+            weighted=Sum("value") * Subquery(probability) / 100,
         )
     )
     by_stage = {row["stage"]: row for row in rows}

@@ -1,0 +1,105 @@
+"""A board card's HTML, built in Python rather than by the template engine.
+
+The board shows 50 cards in each of its columns, 350 on a usual pipeline: as a template
+partial a card took about 200 µs (two `{% url %}`, localized numbers and dates, twenty
+variable lookups), most of a 10,000-deal board's 110 ms. Built here with `format_html` it
+takes about 25 µs, the way Django's admin builds its change-list rows. Every text is
+escaped (`html.escape`, as Django's `escape` does); static/css/board.css styles the card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from html import escape
+from urllib.parse import quote
+
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.dates import MONTHS_3
+from django.utils.safestring import SafeString
+
+from deals.models import Deal
+
+# A pk no deal has, reversed once per URL name and replaced by each card's own pk.
+_SENTINEL = 2_147_483_647
+
+
+@lru_cache(maxsize=32)
+def _url_parts(name: str, prefix: str, urlconf: str | None) -> tuple[str, str]:
+    url = reverse(name, args=[_SENTINEL], urlconf=urlconf)
+    before, _, after = url.partition(str(_SENTINEL))
+    return escape(before), escape(after)
+
+
+def _deal_url(name: str) -> Callable[[int], str]:
+    """For a URL whose only argument is a deal's pk, a function from the pk to the URL,
+    escaped: `reverse()` matches the URL patterns once instead of once per card."""
+    before, after = _url_parts(name, get_script_prefix(), get_urlconf())
+    return lambda pk: f"{before}{pk}{after}"
+
+
+def whole_money(value: Decimal) -> str:
+    """$1,235 for 1234.50, as the `floatformat:"0g"` the rest of the board uses."""
+    return f"${value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+
+
+def short_date(day: date) -> str:
+    """Nov 5, as the template filter `date:"M j"`."""
+    return f"{str(MONTHS_3[day.month]).title()} {day.day}"
+
+
+def render_cards(deals: Iterable[Deal], *, today: date, board_url: str) -> SafeString:
+    """The cards of `deals`, decorated by `deals.selectors.board.decorate_cards` and
+    annotated by `with_task_flags`; `board_url` is where "Move to…" comes back to."""
+    detail_url = _deal_url("deals:detail")
+    move_url = _deal_url("deals:move-form")
+    back = escape(quote(board_url, safe="/"))
+    return SafeString(
+        "".join(
+            f'<article id="deal-{deal.pk}" class="deal-card{" is-rotting" if deal.is_rotting else ""}"'
+            f' data-deal-id="{deal.pk}" data-stage-id="{deal.stage_id}">'
+            f'<div class="deal-card-top"><a class="deal-title" href="{detail_url(deal.pk)}">'
+            f"{escape(deal.title)}</a>"
+            f' <span class="owner-initials" title="Owner: {escape(str(deal.owner))}">'
+            f"{escape(deal.owner.initials)}</span></div>"
+            f'<div class="deal-account">{escape(deal.account.name)}</div>'
+            f'<div class="deal-meta"><span class="deal-value">{whole_money(deal.value)}</span>'
+            f"{_close_date(deal.expected_close_date, today)}</div>"
+            f'<div class="deal-flags"><span class="deal-age" title="Days in this stage">'
+            f"{deal.days_in_stage} d in stage</span>{_rotting_flag(deal)}{_task_flag(deal)}</div>"
+            f'<a class="move-to" href="{move_url(deal.pk)}?next={back}">Move to…</a></article>'
+            for deal in deals
+        )
+    )
+
+
+def _close_date(expected: date | None, today: date) -> str:
+    if expected is None:
+        return ""
+    past = " is-past" if expected < today else ""
+    return (
+        f' <span class="deal-close{past}" title="Expected close{": past" if past else ""}">'
+        f'<i class="bi bi-calendar-event" aria-hidden="true"></i> {short_date(expected)}</span>'
+    )
+
+
+def _rotting_flag(deal: Deal) -> str:
+    if not deal.is_rotting:
+        return ""
+    return (
+        f' <span class="flag flag-rotting" title="No activity for more than'
+        f' {deal.stage.rotting_days} days">Rotting</span>'
+    )
+
+
+def _task_flag(deal: Deal) -> str:
+    if not deal.has_open_task:
+        return (
+            ' <span class="flag flag-warning" title="No open task: plan the next step">'
+            "No next step</span>"
+        )
+    if deal.has_overdue_task:
+        return ' <span class="flag flag-danger" title="A task is overdue">Task overdue</span>'
+    return ""
