@@ -198,7 +198,7 @@ PLAN_SQL = f"""
                    + n * interval '{DAYS} days' / %(deals)s AS created_at,
                CASE WHEN n %% 20 < 8 THEN 'won' WHEN n %% 20 < 14 THEN 'lost' ELSE 'open' END
                    AS outcome,
-               CASE WHEN n %% 20 < 8 THEN 4 + n %% 4 ELSE 1 + (n * 7919) %% 7 END AS steps,
+               CASE WHEN n %% 20 < 8 THEN 4 + n %% 4 ELSE 1 + (n::bigint * 7919) %% 7 END AS steps,
                interval '1 day' * (3 + n %% 11) + interval '1 minute' * (n %% 600) AS step
         FROM generate_series(1, %(deals)s) AS n
     ) AS plan

@@ -28,7 +28,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from bench.runner import AFTER_ALL, Case, log, register
+from bench.runner import AFTER_ALL, SESSION_ENGINE, Case, log, register
 from deals.models import Account, Activity, Deal, DealStatus, StageChange
 from deals.selectors import BOARD_PAGE_SIZE
 from deals.services.moves import POSITION_GAP
@@ -41,7 +41,6 @@ PIPELINE_NAME = "Bench pages {size}"
 USER_PREFIX = "bench.pages."
 ADMIN_USERNAME = "bench.pages.admin"
 ACCOUNT_PREFIX = "Bench pages account"
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 REPS = 20
 ACCOUNTS = 500
 ACTIVITIES_PER_DEAL = 12  # on the deals of the first account, the one the pages open

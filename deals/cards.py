@@ -2,9 +2,10 @@
 
 The board shows 50 cards in each of its columns, 350 on a usual pipeline: as a template
 partial a card took about 200 µs (two `{% url %}`, localized numbers and dates, twenty
-variable lookups), most of a 10,000-deal board's 110 ms. Built here with `format_html` it
-takes about 25 µs, the way Django's admin builds its change-list rows. Every text is
-escaped (`html.escape`, as Django's `escape` does); static/css/board.css styles the card.
+variable lookups), most of a 10,000-deal board's 110 ms. Built here with f-strings it takes
+about 25 µs, much as Django's admin builds its change-list rows in Python. Every text from
+the database is escaped (`html.escape`, which Django's `escape` calls); the URLs are reversed
+once per page; static/css/board.css styles the card.
 """
 
 from __future__ import annotations
@@ -58,20 +59,28 @@ def render_cards(deals: Iterable[Deal], *, today: date, board_url: str) -> SafeS
     back = escape(quote(board_url, safe="/"))
     return SafeString(
         "".join(
-            f'<article id="deal-{deal.pk}" class="deal-card{" is-rotting" if deal.is_rotting else ""}"'
-            f' data-deal-id="{deal.pk}" data-stage-id="{deal.stage_id}">'
-            f'<div class="deal-card-top"><a class="deal-title" href="{detail_url(deal.pk)}">'
-            f"{escape(deal.title)}</a>"
-            f' <span class="owner-initials" title="Owner: {escape(str(deal.owner))}">'
-            f"{escape(deal.owner.initials)}</span></div>"
-            f'<div class="deal-account">{escape(deal.account.name)}</div>'
-            f'<div class="deal-meta"><span class="deal-value">{whole_money(deal.value)}</span>'
-            f"{_close_date(deal.expected_close_date, today)}</div>"
-            f'<div class="deal-flags"><span class="deal-age" title="Days in this stage">'
-            f"{deal.days_in_stage} d in stage</span>{_rotting_flag(deal)}{_task_flag(deal)}</div>"
-            f'<a class="move-to" href="{move_url(deal.pk)}?next={back}">Move to…</a></article>'
+            _card(deal, detail_url(deal.pk), f"{move_url(deal.pk)}?next={back}", today)
             for deal in deals
         )
+    )
+
+
+def _card(deal: Deal, detail_url: str, move_url: str, today: date) -> str:
+    """One card; the URLs come escaped."""
+    rotting = " is-rotting" if deal.is_rotting else ""
+    return (
+        f'<article id="deal-{deal.pk}" class="deal-card{rotting}" data-deal-id="{deal.pk}"'
+        f' data-stage-id="{deal.stage_id}">'
+        f'<div class="deal-card-top"><a class="deal-title" href="{detail_url}">'
+        f"{escape(deal.title)}</a>"
+        f' <span class="owner-initials" title="Owner: {escape(str(deal.owner))}">'
+        f"{escape(deal.owner.initials)}</span></div>"
+        f'<div class="deal-account">{escape(deal.account.name)}</div>'
+        f'<div class="deal-meta"><span class="deal-value">{whole_money(deal.value)}</span>'
+        f"{_close_date(deal.expected_close_date, today)}</div>"
+        f'<div class="deal-flags"><span class="deal-age" title="Days in this stage">'
+        f"{deal.days_in_stage} d in stage</span>{_rotting_flag(deal)}{_task_flag(deal)}</div>"
+        f'<a class="move-to" href="{move_url}">Move to…</a></article>'
     )
 
 
