@@ -164,9 +164,9 @@ def _loads(loads: list[float]) -> str:
 
 
 def _busy(info: dict[str, Any]) -> str:
-    """A warning when other processes competed for the cores during the run."""
-    busiest = max(info["load_average_before"][0], info["load_average_after"][0])
-    if busiest < (info["cores"] or 1) / 2:
+    """A warning when other processes competed for the cores as the run began (the load
+    after it counts the suite's own work: PostgreSQL and Python keep one core busy)."""
+    if info["load_average_before"][0] < (info["cores"] or 1) / 2:
         return ""
     return (
         " — the machine was busy: other processes competed for the cores, so the times "
@@ -236,7 +236,8 @@ not this file.
 {table}{notes}
 
 The full figures (every run's time, the process's resident memory, the workload) are in
-`bench/results.json`.
+`bench/results.json`. Where the time goes in the operations that miss their targets, and
+what would fix them: [performance.md](performance.md).
 
 ## Reproduce
 

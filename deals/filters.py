@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import django_filters
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models import (
     Count,
     Exists,
@@ -62,8 +64,26 @@ class SortFilter(django_filters.ChoiceFilter):
     def filter(self, qs: QuerySet, value: str) -> QuerySet:
         descending = (value or self.default).startswith("-")
         fields = self.columns[(value or self.default).lstrip("-")]
-        order = [OrderBy(F(name), descending=descending, nulls_last=True) for name in fields]
+        order = [
+            # NULLS LAST only where there can be nulls: plain DESC can walk an index.
+            OrderBy(F(name), descending=descending, nulls_last=_nullable(qs.model, name) or None)
+            for name in fields
+        ]
         return qs.order_by(*order, "-pk" if descending else "pk")
+
+
+def _nullable(model: type[models.Model], path: str) -> bool:
+    """Whether the field at `path` ("account__name") can be empty, a nullable foreign key
+    on the way included; an annotation (a sum over related rows) may be."""
+    for name in path.split("__"):
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return True
+        if field.null:
+            return True
+        model = field.related_model
+    return False
 
 
 class ArchivedFilter(django_filters.BooleanFilter):
