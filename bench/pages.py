@@ -24,11 +24,11 @@ from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import HttpResponse
-from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from bench.runner import AFTER_ALL, SESSION_ENGINE, Case, log, register
+from bench.runner import AFTER_ALL, log, register
+from bench.web import PageCase
 from deals.models import Account, Activity, Deal, DealStatus, StageChange
 from deals.selectors import BOARD_PAGE_SIZE
 from deals.services.moves import POSITION_GAP
@@ -193,38 +193,17 @@ def remove() -> None:
         User.objects.filter(username__startswith=USER_PREFIX).delete()
 
 
-class Page(Case):
-    """One page for an admin through the test client; `deals`: the pipeline's open deals."""
+class Page(PageCase):
+    """One page for an admin; `deals`: the open deals of the pipeline it shows."""
 
     deals: ClassVar[int] = 10_000
     runs = 50
 
-    def setup(self) -> None:
-        self.sessions = override_settings(SESSION_ENGINE=SESSION_ENGINE)
-        self.sessions.enable()
+    def prepare(self) -> User:
         self.admin, self.pipeline = PageData.ensure(self.deals)
         self.stages = list(self.pipeline.stages.filter(kind=StageKind.OPEN).order_by("position"))
-        self.url = self.page_url()
         cache.clear()
-        self.client = Client()
-        self.client.force_login(self.admin)
-
-    def teardown(self) -> None:
-        self.sessions.disable()
-
-    def page_url(self) -> str:
-        raise NotImplementedError
-
-    def run(self) -> HttpResponse:
-        return self.client.get(self.url, secure=True)
-
-    def check(self, outcome: HttpResponse) -> list[str]:
-        if outcome.status_code != 200:
-            return [f"{self.url} answered {outcome.status_code}"]
-        return self.check_page(outcome.content.decode())
-
-    def check_page(self, html: str) -> list[str]:
-        return []
+        return self.admin
 
     def details(self) -> dict:
         return {"open deals in the pipeline": self.deals, "url": self.url}

@@ -14,11 +14,11 @@ client, for this quarter against the last.
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.test import Client, override_settings
 
 from bench import generate
 from bench.generate import ADMIN_USERNAME, PIPELINE_NAME
-from bench.runner import SESSION_ENGINE, Case, register
+from bench.runner import register
+from bench.web import PageCase
 from deals.models import Activity, Deal, StageChange
 from pipeline_crm.models import User
 from stages.models import Pipeline
@@ -41,36 +41,18 @@ class ReportData:
         generate.drop()
 
 
-class Dashboard(Case):
+class Dashboard(PageCase):
     """One report page for an admin, this quarter against the last."""
 
     url: str
     target = TARGET
     max_queries = 15
 
-    def setup(self) -> None:
-        self.sessions = override_settings(SESSION_ENGINE=SESSION_ENGINE)
-        self.sessions.enable()
-        admin = ReportData.ensure()
-        self.url = self.page_url()
-        self.client = Client()
-        self.client.force_login(admin)
-        self.client.get(self.url, secure=True)  # the session in the cache
-
-    def teardown(self) -> None:
-        self.sessions.disable()
+    def prepare(self) -> User:
+        return ReportData.ensure()
 
     def page_url(self) -> str:
         return self.url
-
-    def run(self):
-        # secure: the settings run with DEBUG off, which redirects plain HTTP to HTTPS.
-        return self.client.get(self.url, secure=True)
-
-    def check(self, response) -> list[str]:
-        if response.status_code != 200:
-            return [f"{self.url} answered {response.status_code}"]
-        return []
 
     def details(self) -> dict:
         return {

@@ -51,9 +51,6 @@ MODULES = (
 AFTER_ALL: list[Callable[[], None]] = []
 DEFAULT_RUNS = 5
 DEFAULT_WARMUPS = 1
-# Pages are measured with sessions as production keeps them: a cache in front of the table
-# (the settings fall back to the table alone without a cache URL, one query more a page).
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Statements that read and write no rows; left out of the query counts, as in the tests.
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 

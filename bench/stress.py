@@ -13,48 +13,31 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from django.test import Client, override_settings
 from django.urls import reverse
 
 from bench import generate
 from bench.generate import BOARD_DEALS, PIPELINE_NAME
-from bench.runner import SESSION_ENGINE, Case, register
+from bench.pages import CARD
+from bench.runner import register
+from bench.web import PageCase
 from deals.models import Deal, DealStatus
 from deals.selectors import BOARD_PAGE_SIZE
+from pipeline_crm.models import User
 from stages.models import Pipeline, StageKind
 
 DEALS = 1_000_000
-CARD = '<article id="deal-'
 
 
-class Stress(Case):
-    """One page for an admin (every deal in scope) through the test client."""
+class Stress(PageCase):
+    """One page for an admin (every deal in scope)."""
 
     runs = 20
     max_queries: ClassVar[int | None] = 15
 
-    def setup(self) -> None:
-        self.sessions = override_settings(SESSION_ENGINE=SESSION_ENGINE)
-        self.sessions.enable()
+    def prepare(self) -> User:
         admin, _ = generate.ensure(deals=DEALS, board_deals=BOARD_DEALS)
         self.pipeline = Pipeline.objects.get(name=PIPELINE_NAME)
-        self.url = self.page_url()
-        self.client = Client()
-        self.client.force_login(admin)
-
-    def teardown(self) -> None:
-        self.sessions.disable()
-
-    def page_url(self) -> str:
-        raise NotImplementedError
-
-    def run(self):
-        return self.client.get(self.url, secure=True)
-
-    def check(self, response) -> list[str]:
-        if response.status_code != 200:
-            return [f"{self.url} answered {response.status_code}"]
-        return []
+        return admin
 
     def details(self) -> dict:
         return {
@@ -78,13 +61,10 @@ class StressBoard(Stress):
     def page_url(self) -> str:
         return reverse("deals:board", args=[self.pipeline.pk])
 
-    def check(self, response) -> list[str]:
-        problems = super().check(response)
-        columns = self.pipeline.stages.filter(kind=StageKind.OPEN).count()
-        cards = response.content.decode().count(CARD)
-        if not problems and cards != BOARD_PAGE_SIZE * columns:
-            problems.append(f"{cards} cards, expected {BOARD_PAGE_SIZE * columns}")
-        return problems
+    def check_page(self, html: str) -> list[str]:
+        expected = BOARD_PAGE_SIZE * self.pipeline.stages.filter(kind=StageKind.OPEN).count()
+        cards = html.count(CARD)
+        return [] if cards == expected else [f"{cards} cards on the board, expected {expected}"]
 
 
 @register
