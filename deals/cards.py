@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from html import escape
 from urllib.parse import quote
@@ -22,8 +21,10 @@ from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString
 
 from deals.models import Deal
+from pipeline_crm.money import whole_money
 
-# A pk no deal has, reversed once per URL name and replaced by each card's own pk.
+# A number standing for the pk in a URL reversed once per name, then replaced by each
+# card's own pk.
 _SENTINEL = 2_147_483_647
 
 
@@ -39,11 +40,6 @@ def _deal_url(name: str) -> Callable[[int], str]:
     escaped: `reverse()` matches the URL patterns once instead of once per card."""
     before, after = _url_parts(name, get_script_prefix(), get_urlconf())
     return lambda pk: f"{before}{pk}{after}"
-
-
-def whole_money(value: Decimal) -> str:
-    """$1,235 for 1234.50, as the `floatformat:"0g"` the rest of the board uses."""
-    return f"${value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
 
 
 def short_date(day: date) -> str:

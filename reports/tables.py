@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.humanize.templatetags.humanize import intcomma
 
+from pipeline_crm.money import whole_money
+
 TEXT = "text"
 MONEY = "money"  # whole currency units: $1,234
 COUNT = "count"
@@ -131,7 +133,7 @@ def cell(value: object, kind: str) -> Cell:
         return Cell("", EMPTY, url, numeric=True, tone=tone)
     plain = str(number)
     if kind == MONEY:
-        text = f"-${intcomma(-number)}" if number < 0 else f"${intcomma(number)}"
+        text = whole_money(number)
     elif kind == PERCENT:
         text = f"{number} %"
     elif kind == DAYS:

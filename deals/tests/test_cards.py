@@ -12,10 +12,11 @@ from django.template.defaultfilters import floatformat
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
-from deals.cards import render_cards, short_date, whole_money
+from deals.cards import render_cards, short_date
 from deals.models import Deal
 from deals.selectors.board import decorate_cards, with_task_flags
 from deals.tests.factories import AccountFactory, DealFactory
+from pipeline_crm.money import whole_money
 from pipeline_crm.tests.factories import UserFactory
 from stages.tests.factories import stage
 from tasks.tests.factories import TaskFactory
@@ -28,6 +29,9 @@ pytestmark = pytest.mark.django_db
 )
 def test_money_reads_as_the_floatformat_filter(value):
     assert whole_money(Decimal(value)) == f"${floatformat(Decimal(value), '0g')}"
+    assert whole_money(-Decimal(value)) == (
+        f"-${floatformat(Decimal(value), '0g')}" if Decimal(value) >= Decimal("0.5") else "$0"
+    )
 
 
 def test_dates_read_as_the_date_filter():

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
+from deals.management.arguments import pipeline_named
 from deals.models import Flush, FlushStatus
 from deals.services.flush import (
     NOTHING_TO_FLUSH,
@@ -30,9 +31,7 @@ from deals.services.flush import (
     start_flush,
 )
 from pipeline_crm.models import User
-from stages.models import Pipeline
 
-NO_SUCH_PIPELINE = "No pipeline is called “{name}”. Pipelines: {names}."
 NO_SUCH_USER = "No user has the username “{username}”."
 BAD_DATE = "“{value}” is not a date: write it as YYYY-MM-DD, for example 2024-01-31."
 STOPPED = (
@@ -94,7 +93,7 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         criteria = FlushCriteria(
-            self._pipeline(pipeline),
+            pipeline_named(pipeline),
             inactive_days=inactive_days,
             created_before=self._date(created_before),
             owner=self._user(owner),
@@ -121,13 +120,6 @@ class Command(BaseCommand):
         self._print_result(flush)
 
     # Arguments
-
-    def _pipeline(self, name: str) -> Pipeline:
-        pipeline = Pipeline.objects.filter(name__iexact=name.strip()).first()
-        if pipeline is None:
-            names = ", ".join(Pipeline.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(NO_SUCH_PIPELINE.format(name=name, names=names))
-        return pipeline
 
     def _user(self, username: str | None) -> User | None:
         if username is None:

@@ -4,10 +4,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from deals.imports import import_deals
+from deals.management.arguments import pipeline_named
 from pipeline_crm.models import Role, User
-from stages.models import Pipeline
 
-NO_SUCH_PIPELINE = "No pipeline is called “{name}”. Pipelines: {names}."
 NO_SUCH_USER = "No user has the username “{username}”."
 UNREADABLE = "Cannot read {path}: {reason}."
 REFUSED = "{count} problem{s} in {path}; nothing was imported."
@@ -47,7 +46,7 @@ class Command(BaseCommand):
         by: str | None,
         **options,
     ) -> None:
-        target = self._pipeline(pipeline)
+        target = pipeline_named(pipeline)
         user = self._user(by)
         try:
             with open(file, "rb") as handle:
@@ -65,13 +64,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{result.summary()}; nothing was saved (dry run).")
         else:
             self.stdout.write(self.style.SUCCESS(result.summary()))
-
-    def _pipeline(self, name: str) -> Pipeline:
-        pipeline = Pipeline.objects.filter(name__iexact=name.strip()).first()
-        if pipeline is None:
-            names = ", ".join(Pipeline.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(NO_SUCH_PIPELINE.format(name=name, names=names))
-        return pipeline
 
     def _user(self, username: str | None) -> User | None:
         if username is None:
