@@ -21,10 +21,10 @@ from deals.selectors import (
     assignable_owners,
     board_deals,
     board_owners,
-    board_summary_and_columns,
     build_board,
     can_change_deal,
     column_page,
+    column_totals,
     decorate_cards,
     default_pipeline,
     get_deal_for_user_or_404,
@@ -162,46 +162,54 @@ def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
 def move(request: HttpRequest, deal_id: int) -> HttpResponse:
     form = MoveDealForm(request.POST)
     filters = BoardFilterForm(request.GET, user=request.user).filters()
+    # A refusal is answered after the transaction: a failed move leaves it to roll back.
+    refusal: tuple[Deal, str, int] | None = None
     with transaction.atomic():
         deal = get_deal_for_user_or_404(request.user, deal_id, lock=True)
         if not can_change_deal(request.user, deal):
-            return _refuse(request, deal, NO_CHANGE_RIGHTS.format(record=deal.title), 403)
-        if not form.is_valid():
-            return _refuse(request, deal, form.error_text(), 400)
-        data = form.cleaned_data
-        to_stage = Stage(pk=data["stage"])
-        position = data["position"]
-        if position is not None and filters != BoardFilters():
-            # The script counts the cards shown; with filters on, map to the whole column.
-            position = index_in_column(
-                deal=deal, stage=to_stage, user=request.user, filters=filters, index=position
-            )
-        try:
-            moved = move_deal(
-                deal,
-                to_stage,
-                by=request.user,
-                position=position,
-                lost_reason=data["lost_reason"],
-                expected_stage=Stage(pk=data["from_stage"]) if data["from_stage"] else None,
-                locked=True,
-            )
-        except DealConflict as conflict:
-            return _refuse(request, conflict.deal, str(conflict), 409)
-        except DealMoveError as error:
-            return _refuse(request, deal, str(error), 400)
-
+            refusal = (deal, NO_CHANGE_RIGHTS.format(record=deal.title), 403)
+        elif not form.is_valid():
+            refusal = (deal, form.error_text(), 400)
+        else:
+            try:
+                moved = _move_as_dropped(request, deal, form.cleaned_data, filters)
+            except DealConflict as conflict:
+                refusal = (conflict.deal, str(conflict), 409)
+            except DealMoveError as error:
+                refusal = (deal, str(error), 400)
+    if refusal is not None:
+        return _refuse(request, *refusal)
     if not request.htmx:
         messages.success(request, f"Moved “{moved.title}” to “{moved.stage.name}”.")
         return redirect(_safe_next(request, _board_url(moved.pipeline_id)))
     return _render_move_result(request, moved, moved.previous_stage, filters)
 
 
+def _move_as_dropped(request: HttpRequest, deal: Deal, data: dict, filters: BoardFilters) -> Deal:
+    """`move_deal` for a card dropped at index `data["position"]` of the board's column."""
+    to_stage = Stage(pk=data["stage"])
+    position = data["position"]
+    if position is not None and filters != BoardFilters():
+        # The script counts the cards shown; with filters on, map to the whole column.
+        position = index_in_column(
+            deal=deal, stage=to_stage, user=request.user, filters=filters, index=position
+        )
+    return move_deal(
+        deal,
+        to_stage,
+        by=request.user,
+        position=position,
+        lost_reason=data["lost_reason"],
+        expected_stage=Stage(pk=data["from_stage"]) if data["from_stage"] else None,
+        locked=True,
+    )
+
+
 def _render_move_result(
     request: HttpRequest, moved: Deal, from_stage: Stage, filters: BoardFilters
 ) -> HttpResponse:
-    """The moved card (while it stays on the board), the headers of the two columns it
-    touched and the board summary, all from one aggregate query."""
+    """The moved card (while it stays on the board) and the fresh headers of the columns
+    it left and entered; the board's script adds the columns up into its summary."""
     now = timezone.now()
     pipeline = moved.pipeline
     stages = [s for s in dict.fromkeys([from_stage, moved.stage]) if s.kind == StageKind.OPEN]
@@ -210,7 +218,6 @@ def _render_move_result(
     deals = board_deals(
         pipeline=pipeline, stages=stages_for_filter, user=request.user, filters=filters, now=now
     )
-    summary, columns = board_summary_and_columns(deals, stages=stages)
     card = moved if moved.is_open else None
     if card is not None and filters != BoardFilters() and not deals.filter(pk=moved.pk).exists():
         # A move can take a deal out of the filtered view (it is no longer rotting).
@@ -220,8 +227,7 @@ def _render_move_result(
     query = request.GET.urlencode()
     context = {
         "pipeline": pipeline,
-        "board": summary,
-        "columns": columns,
+        "columns": column_totals(deals, stages=stages),
         "cards": [card] if card else [],
         "query": query,
         "today": timezone.localdate(),

@@ -205,7 +205,6 @@ def _stage_name(stage_id: int) -> str:
     return name or f"#{stage_id}"
 
 
-@transaction.atomic
 def move_deal(
     deal: Deal,
     to_stage: Stage,
@@ -222,16 +221,43 @@ def move_deal(
     Locks the deal row, checks the rules, records a StageChange and bumps activity.
     `to_stage` is read again, so only its pk must be right. With `expected_stage`, refuses
     with DealConflict when the deal has left that stage (someone else moved it). Pass
-    `locked=True` when `deal` was read with select_for_update() in this transaction.
+    `locked=True` when `deal` was read with select_for_update() in the caller's
+    transaction: the move then takes no savepoint of its own, and after a refusal that
+    transaction can only be rolled back (run no query in it once the error is caught).
     Returns the deal, moved, with the stage it left as `previous_stage`; raises
     DealMoveError with a user-facing message otherwise.
     """
-    if not locked:
-        # No join on the stage: a concurrent move changes it, and PostgreSQL's recheck
-        # after the wait would then drop the row.
-        deal = (
-            Deal.objects.select_for_update(of=("self",)).select_related("pipeline").get(pk=deal.pk)
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
+            # No join on the stage: a concurrent move changes it, and PostgreSQL's recheck
+            # after the wait would then drop the row.
+            deal = (
+                Deal.objects.select_for_update(of=("self",))
+                .select_related("pipeline")
+                .get(pk=deal.pk)
+            )
+        return _move(
+            deal,
+            to_stage,
+            by=by,
+            position=position,
+            lost_reason=lost_reason,
+            expected_stage=expected_stage,
+            at=at,
         )
+
+
+def _move(
+    deal: Deal,
+    to_stage: Stage,
+    *,
+    by: User | None,
+    position: int | None,
+    lost_reason: LostReason | None,
+    expected_stage: Stage | None,
+    at: datetime | None,
+) -> Deal:
+    """`move_deal` once the deal row is locked."""
     if expected_stage is not None and deal.stage_id != expected_stage.pk:
         raise DealConflict(
             MOVED_MEANWHILE.format(deal=deal.title, stage=_stage_name(deal.stage_id)), deal=deal

@@ -1,7 +1,8 @@
 /* The deal board (templates/deals/board.html): drag cards between columns, reorder them,
  * close them on the won/lost drop zones. Every drop is a POST to the same view as the
- * "Move to…" form; the server answers with the re-rendered card and column headers, or
- * with JSON explaining a refusal, and the card goes back where the server says it is.
+ * "Move to…" form; the server answers with the re-rendered card and the headers of the two
+ * columns it touched, which this script adds up into the board's summary, or with JSON
+ * explaining a refusal, and the card goes back where the server says it is.
  * Needs Sortable (vendor/sortablejs), bootstrap and htmx, all loaded before this file.
  */
 (() => {
@@ -79,7 +80,29 @@
 
   // --- Applying the server's answer ----------------------------------------------------
 
-  /** Swap in the re-rendered headers and summary, then the card (or drop it). */
+  const wholeDollars = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+  /** The summary is the sum of the column headers, as the server renders it on load. */
+  function refreshSummary() {
+    const sums = { count: 0, total: 0, weighted: 0 };
+    for (const header of board.querySelectorAll(".column-header[data-count]")) {
+      for (const name of Object.keys(sums)) {
+        sums[name] += Number(header.dataset[name]) || 0;
+      }
+    }
+    const show = (name, text) => {
+      const element = document.querySelector(`#board-summary [data-summary="${name}"]`);
+      if (element) {
+        element.textContent = text;
+      }
+    };
+    show("count", String(sums.count));
+    show("noun", sums.count === 1 ? "open deal" : "open deals");
+    show("total", `$${wholeDollars.format(sums.total)}`);
+    show("weighted", `$${wholeDollars.format(sums.weighted)}`);
+  }
+
+  /** Swap in the re-rendered headers, then the card (or drop it), then the summary. */
   function applyMoveResult(card, html) {
     const template = document.createElement("template");
     template.innerHTML = html;
@@ -102,6 +125,7 @@
       // Won, lost, or no longer matching the board's filters: it leaves the board.
       card.remove();
     }
+    refreshSummary();
   }
 
   async function refusalReason(response) {
