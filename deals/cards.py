@@ -20,7 +20,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString
 
-from deals.models import Deal
+from deals.selectors.board import Card
 from pipeline_crm.money import whole_money
 
 # A number standing for the pk in a URL reversed once per name, then replaced by each
@@ -47,21 +47,21 @@ def short_date(day: date) -> str:
     return f"{str(MONTHS_3[day.month]).title()} {day.day}"
 
 
-def render_cards(deals: Iterable[Deal], *, today: date, board_url: str) -> SafeString:
-    """The cards of `deals`, decorated by `deals.selectors.board.decorate_cards` and
-    annotated by `with_task_flags`; `board_url` is where "Move to…" comes back to."""
+def render_cards(cards: Iterable[Card], *, today: date, board_url: str) -> SafeString:
+    """`cards` (decorated by `deals.selectors.board.decorate_cards`); `board_url` is where
+    "Move to…" comes back to."""
     detail_url = _deal_url("deals:detail")
     move_url = _deal_url("deals:move-form")
     back = escape(quote(board_url, safe="/"))
     return SafeString(
         "".join(
-            _card(deal, detail_url(deal.pk), f"{move_url(deal.pk)}?next={back}", today)
-            for deal in deals
+            _card(card, detail_url(card.pk), f"{move_url(card.pk)}?next={back}", today)
+            for card in cards
         )
     )
 
 
-def _card(deal: Deal, detail_url: str, move_url: str, today: date) -> str:
+def _card(deal: Card, detail_url: str, move_url: str, today: date) -> str:
     """One card; the URLs come escaped."""
     rotting = " is-rotting" if deal.is_rotting else ""
     return (
@@ -69,9 +69,9 @@ def _card(deal: Deal, detail_url: str, move_url: str, today: date) -> str:
         f' data-stage-id="{deal.stage_id}">'
         f'<div class="deal-card-top"><a class="deal-title" href="{detail_url}">'
         f"{escape(deal.title)}</a>"
-        f' <span class="owner-initials" title="Owner: {escape(str(deal.owner))}">'
-        f"{escape(deal.owner.initials)}</span></div>"
-        f'<div class="deal-account">{escape(deal.account.name)}</div>'
+        f' <span class="owner-initials" title="Owner: {escape(deal.owner_name)}">'
+        f"{escape(deal.owner_initials)}</span></div>"
+        f'<div class="deal-account">{escape(deal.account_name)}</div>'
         f'<div class="deal-meta"><span class="deal-value">{whole_money(deal.value)}</span>'
         f"{_close_date(deal.expected_close_date, today)}</div>"
         f'<div class="deal-flags"><span class="deal-age" title="Days in this stage">'
@@ -90,16 +90,16 @@ def _close_date(expected: date | None, today: date) -> str:
     )
 
 
-def _rotting_flag(deal: Deal) -> str:
+def _rotting_flag(deal: Card) -> str:
     if not deal.is_rotting:
         return ""
     return (
         f' <span class="flag flag-rotting" title="No activity for more than'
-        f' {deal.stage.rotting_days} days">Rotting</span>'
+        f' {deal.rotting_days} days">Rotting</span>'
     )
 
 
-def _task_flag(deal: Deal) -> str:
+def _task_flag(deal: Card) -> str:
     if not deal.has_open_task:
         return (
             ' <span class="flag flag-warning" title="No open task: plan the next step">'

@@ -17,6 +17,7 @@ from deals.record_actions import NO_CHANGE_RIGHTS, get_deal
 from deals.selectors import (
     BOARD_PAGE_SIZE,
     BoardFilters,
+    Card,
     active_lost_reasons,
     assignable_owners,
     board_deals,
@@ -218,17 +219,16 @@ def _render_move_result(
     deals = board_deals(
         pipeline=pipeline, stages=stages_for_filter, user=request.user, filters=filters, now=now
     )
-    card = moved if moved.is_open else None
-    if card is not None and filters != BoardFilters() and not deals.filter(pk=moved.pk).exists():
+    cards = [Card.from_deal(moved)] if moved.is_open else []
+    if cards and filters != BoardFilters() and not deals.filter(pk=moved.pk).exists():
         # A move can take a deal out of the filtered view (it is no longer rotting).
-        card = None
-    if card is not None:
-        decorate_cards([card], stage=moved.stage, now=now)
+        cards = []
+    decorate_cards(cards, stage=moved.stage, now=now)
     query = request.GET.urlencode()
     context = {
         "pipeline": pipeline,
         "columns": column_totals(deals, stages=stages),
-        "cards": [card] if card else [],
+        "cards": cards,
         "query": query,
         "today": timezone.localdate(),
         "board_url": _board_url(pipeline.pk, query),

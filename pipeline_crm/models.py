@@ -35,6 +35,19 @@ class Team(models.Model):
         return self.name
 
 
+def display_name(first_name: str, last_name: str, username: str) -> str:
+    """How a person is named on every page: full name, else username. A function of the
+    columns, for pages that read people as rows (board cards)."""
+    return f"{first_name} {last_name}".strip() or username
+
+
+def initials(first_name: str, last_name: str, username: str) -> str:
+    parts = [part for part in (first_name, last_name) if part]
+    if not parts:
+        return username[:2].upper()
+    return "".join(part[0] for part in parts).upper()
+
+
 class User(AbstractUser):
     """A CRM user. Admins are staff; managers lead one or more teams; reps sell."""
 
@@ -54,14 +67,11 @@ class User(AbstractUser):
         ]
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return display_name(self.first_name, self.last_name, self.username)
 
     @property
     def initials(self) -> str:
-        parts = [p for p in (self.first_name, self.last_name) if p]
-        if not parts:
-            return self.username[:2].upper()
-        return "".join(p[0] for p in parts).upper()
+        return initials(self.first_name, self.last_name, self.username)
 
     @property
     def is_manager(self) -> bool:

@@ -20,13 +20,14 @@ from deals.selectors.board import (
     Board,
     BoardColumn,
     BoardFilters,
+    Card,
     board_deals,
     build_board,
+    card_rows,
     column_page,
     column_totals,
     decorate_cards,
     index_in_column,
-    with_card_details,
     with_task_flags,
 )
 from deals.selectors.records import (
@@ -56,6 +57,7 @@ __all__ = [
     "Board",
     "BoardColumn",
     "BoardFilters",
+    "Card",
     "DealGroup",
     "TIMELINE_COMPLETED",
     "TIMELINE_CREATED",
@@ -86,6 +88,6 @@ __all__ = [
     "timeline",
     "visible_accounts",
     "visible_pipelines",
-    "with_card_details",
+    "card_rows",
     "with_task_flags",
 ]

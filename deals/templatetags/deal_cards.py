@@ -6,11 +6,11 @@ from django import template
 from django.utils.safestring import SafeString
 
 from deals.cards import render_cards
-from deals.models import Deal
+from deals.selectors.board import Card
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def deal_cards(context: template.Context, cards: Iterable[Deal]) -> SafeString:
+def deal_cards(context: template.Context, cards: Iterable[Card]) -> SafeString:
     return render_cards(cards, today=context["today"], board_url=context["board_url"])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from deals.cards import render_cards, short_date
 from deals.models import Deal
-from deals.selectors.board import decorate_cards, with_task_flags
+from deals.selectors.board import Card, card_rows, decorate_cards
 from deals.tests.factories import AccountFactory, DealFactory
 from pipeline_crm.money import whole_money
 from pipeline_crm.tests.factories import UserFactory
@@ -42,9 +42,10 @@ def test_dates_read_as_the_date_filter():
 
 def card(deal, *, board_url="/pipelines/1/board/"):
     now = timezone.now()
-    (loaded,) = with_task_flags(Deal.objects.filter(pk=deal.pk), now=now)
-    decorate_cards([loaded], stage=loaded.stage, now=now)
-    return render_cards([loaded], today=timezone.localdate(), board_url=board_url)
+    (row,) = card_rows(Deal.objects.filter(pk=deal.pk), now=now)
+    cards = [Card.from_row(row)]
+    decorate_cards(cards, stage=deal.stage, now=now)
+    return render_cards(cards, today=timezone.localdate(), board_url=board_url)
 
 
 def test_a_card_links_its_deal_and_the_move_form_back_to_the_board(pipeline, rep):
