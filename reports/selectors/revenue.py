@@ -115,7 +115,7 @@ def pipeline_at_end(deals: QuerySet[Deal], period: Period, *, now: Headline) -> 
     not ended, else as it stood at its end (rebuilt from stage history)."""
     if period.end_at >= timezone.now():
         return now.open_now
-    return pipeline_sums(deals, at=period.end_at)
+    return pipeline_sums(deals, at=period.end_at, open_now=now.open_now)
 
 
 def top_accounts(deals: QuerySet[Deal], period: Period) -> list[dict]:
