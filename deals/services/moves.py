@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Max, Subquery, Value
+from django.db.models import Max
 from django.utils import timezone
 
 from deals.models import (
@@ -97,6 +97,18 @@ def _column(stage_id: int, *, exclude_id: int | None = None):
     return column
 
 
+def _neighbour_sql(offset: str, *, last: bool = False) -> str:
+    """SQL for the position of one card of the column of the stage (param 1) other than
+    the deal (param 2): the card at `offset` in board order, or the `last` one."""
+    deal = Deal._meta.db_table
+    order = "board_position DESC, id DESC" if last else "board_position, id"
+    return (
+        f'(SELECT board_position FROM "{deal}" WHERE stage_id = %s AND id <> %s'
+        f" AND status = '{DealStatus.OPEN}' AND NOT is_archived"
+        f" ORDER BY {order} LIMIT 1 OFFSET {offset})"
+    )
+
+
 def _read_stages(
     *,
     pipeline_id: int,
@@ -107,22 +119,25 @@ def _read_stages(
 ) -> tuple[Stage | None, Stage | None]:
     """The target stage and the deal's current one, in one query. The target carries the
     positions of the cards that will sit just before and after index `index` (None: the
-    end of the column) as `before_position` and `after_position`."""
-    others = _column(to_stage_id, exclude_id=deal_id).order_by("board_position", "pk")
-    positions = others.values("board_position")
-    nothing = Value(None, output_field=BigIntegerField())
+    end of the column) as `before_position` and `after_position`.
+
+    Written as SQL: it runs on every drag, and the ORM took three times longer to compile
+    its two subqueries than PostgreSQL to run them."""
+    column = [to_stage_id, deal_id or 0]
     if index is None:
-        before = Subquery(others.order_by("-board_position", "-pk").values("board_position")[:1])
-        after = nothing
+        before, after, params = _neighbour_sql("0", last=True), "NULL", column
+    elif index == 0:
+        before, after, params = "NULL", _neighbour_sql("0"), column
     else:
-        before = Subquery(positions[index - 1 : index]) if index > 0 else nothing
-        after = Subquery(positions[index : index + 1])
-    stages = Stage.objects.order_by().filter(
-        pk__in={to_stage_id, from_stage_id or to_stage_id}, pipeline_id=pipeline_id
+        before, after = _neighbour_sql("%s"), _neighbour_sql("%s")
+        params = [*column, index - 1, *column, index]
+    stage = Stage._meta.db_table
+    stages = Stage.objects.raw(
+        f'SELECT "{stage}".*, {before} AS before_position, {after} AS after_position'
+        f' FROM "{stage}" WHERE pipeline_id = %s AND id IN (%s, %s)',
+        [*params, pipeline_id, to_stage_id, from_stage_id or to_stage_id],
     )
-    by_pk = {
-        stage.pk: stage for stage in stages.annotate(before_position=before, after_position=after)
-    }
+    by_pk = {stage.pk: stage for stage in stages}
     return by_pk.get(to_stage_id), by_pk.get(from_stage_id)
 
 
