@@ -255,6 +255,14 @@ class Deal(models.Model):
                 condition=Q(status=DealStatus.OPEN, is_archived=False),
                 name="deal_open_board_totals_idx",
             ),
+            # The open deals by last activity: the team report counts those active within
+            # their stage's threshold (the stale ones are the rest) from this index alone.
+            models.Index(
+                fields=["last_activity_at"],
+                include=["owner", "stage"],
+                condition=Q(status=DealStatus.OPEN, is_archived=False),
+                name="deal_open_activity_idx",
+            ),
         ]
 
     def __str__(self) -> str:

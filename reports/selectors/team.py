@@ -2,9 +2,10 @@
 deals they created, won and lost in it, and their open and stale pipeline now; grouped by
 team.
 
-Three grouped queries and a small one, whatever the number of deals, activities or people:
-the open stages' idleness thresholds, the deals by owner, the activities by user and kind,
-and the people with their team. The rows are merged in Python by person.
+Four grouped queries and two small ones, whatever the number of deals, activities or
+people: the open stages' idleness thresholds; the deals created or closed in the period by
+owner; the open deals by owner and stage, and those of them active lately; the activities
+by user and kind; the people with their team. The rows are merged in Python by person.
 
 Who is listed: the active people the user reports on (reports/scope.py), and an inactive one
 only while they have a figure (a deal or activity counted in the period, an open deal): their
@@ -15,17 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count, DurationField, F, Q, Sum, Value
+from django.db.models import Count, DurationField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from deals.models import ActivityKind, DealStatus
-from deals.selectors.totals import MONEY, ZERO
+from deals.models import ActivityKind, Deal, DealStatus
+from deals.selectors.totals import ZERO
 from reports.scope import report_activities, report_deals, report_people
 from reports.selectors import days
 from reports.tables import ratio
@@ -124,14 +124,15 @@ def stale_thresholds(*, pipeline: Pipeline | None = None) -> dict[int, list[int]
     return dict(by_days)
 
 
-def stale_rule(thresholds: dict[int, list[int]], *, now: dt.datetime) -> Q | None:
-    """Open deals quiet for longer than their stage's threshold; None when no stage has one."""
+def active_rule(thresholds: dict[int, list[int]], *, now: dt.datetime) -> Q | None:
+    """Deals with activity within their stage's threshold (`stale_thresholds`): the open
+    deals of those stages that are not stale. None when no stage has a threshold."""
     rule = None
     for quiet_days, stage_ids in thresholds.items():
         cutoff = now - dt.timedelta(days=quiet_days)
-        quiet = Q(stage_id__in=stage_ids, last_activity_at__lt=cutoff)
-        rule = quiet if rule is None else rule | quiet
-    return None if rule is None else Q(status=DealStatus.OPEN) & rule
+        active = Q(stage_id__in=stage_ids, last_activity_at__gte=cutoff)
+        rule = active if rule is None else rule | active
+    return rule
 
 
 def team_figures(
@@ -147,9 +148,9 @@ def team_figures(
     team (by name; the people without a team last), people by name within a team."""
     scope = {"pipeline": pipeline, "team": team, "owner": owner}
     by_person: dict[int, Figures] = defaultdict(Figures)
-    for row in _deal_rows(user, period=period, now=now, scope=scope):
-        owner_pk = row.pop("owner")
-        by_person[owner_pk] = Figures(**row)
+    deals = report_deals(user, **scope)
+    _add_period_deals(by_person, deals, period=period)
+    _add_open_deals(by_person, deals, now=now, pipeline=scope["pipeline"])
     for row in _activity_rows(user, period=period, scope=scope):
         setattr(by_person[row["user"]], ACTIVITY_FIELDS[row["kind"]], row["n"])
     counted = [pk for pk, figures in by_person.items() if figures]
@@ -166,18 +167,18 @@ def team_figures(
     return sorted(groups.values(), key=lambda g: (g.team is None, g.team.name if g.team else ""))
 
 
-def _deal_rows(
-    user: User, *, period: Period, now: dt.datetime, scope: dict[str, object]
-) -> Iterator[dict]:
+def _add_period_deals(
+    by_person: dict[int, Figures], deals: QuerySet[Deal], *, period: Period
+) -> None:
+    """Deals created, won and lost in the period, by owner: read through the indexes on
+    the creation and close dates, not by a scan of every deal."""
     created = Q(created_at__gte=period.start_at, created_at__lt=period.end_at)
     closed = Q(closed_at__gte=period.start_at, closed_at__lt=period.end_at)
     won = closed & Q(status=DealStatus.WON)
-    is_open = Q(status=DealStatus.OPEN)
-    stale = stale_rule(stale_thresholds(pipeline=scope["pipeline"]), now=now)
     rows = (
-        report_deals(user, **scope)
-        .filter(created | closed | is_open)
-        .values("owner")
+        deals.filter(created | closed)
+        .order_by()
+        .values_list("owner")
         .annotate(
             created=Count("pk", filter=created),
             won=Count("pk", filter=won),
@@ -187,21 +188,45 @@ def _deal_rows(
                 Sum(F("closed_at") - F("created_at"), filter=won, output_field=DurationField()),
                 NO_TIME,
             ),
-            open_value=Coalesce(Sum("value", filter=is_open), ZERO),
-            # value × probability summed, divided once below: no integer division on SQLite.
-            weighted=Coalesce(
-                Sum(F("value") * F("stage__probability"), filter=is_open, output_field=MONEY),
-                ZERO,
-            ),
-            stale=Count("pk", filter=stale) if stale is not None else Value(0),
         )
-        .order_by()
     )
-    for row in rows:
-        row["won_revenue"] = Decimal(row["won_revenue"])
-        row["open_value"] = Decimal(row["open_value"])
-        row["weighted"] = Decimal(row["weighted"]) / 100
-        yield row
+    for owner, created_count, won_count, lost_count, won_revenue, cycle in rows:
+        figures = by_person[owner]
+        figures.created, figures.won, figures.lost = created_count, won_count, lost_count
+        figures.won_revenue, figures.cycle = Decimal(won_revenue), cycle
+
+
+def _add_open_deals(
+    by_person: dict[int, Figures],
+    deals: QuerySet[Deal],
+    *,
+    now: dt.datetime,
+    pipeline: Pipeline | None,
+) -> None:
+    """Open and weighted pipeline and stale deals now, by owner, in two queries that read
+    indexes of the open deals alone: counts and values by owner and stage from the board's
+    covering index (each stage's probability looked up once per group), and the deals
+    active within their stage's threshold from the index on last activity. Stale is the
+    rest: in a pipeline nobody has followed up, most open deals are stale, and counting
+    them would read every open deal from the table."""
+    probability = Stage.objects.filter(pk=OuterRef("stage")).order_by().values("probability")
+    open_deals = deals.filter(status=DealStatus.OPEN).order_by()
+    by_stage = open_deals.values_list("owner", "stage").annotate(
+        count=Count("*"), total=Sum("value"), weighted=Sum("value") * Subquery(probability)
+    )
+    thresholds = stale_thresholds(pipeline=pipeline)
+    counted_stages = {stage_id for stage_ids in thresholds.values() for stage_id in stage_ids}
+    for owner, stage_id, count, total, weighted in by_stage:
+        figures = by_person[owner]
+        figures.open_value += total or 0
+        figures.weighted += (weighted or 0) / 100
+        if stage_id in counted_stages:
+            figures.stale += count
+    active = active_rule(thresholds, now=now)
+    if active is not None:
+        fresh = open_deals.filter(active).values_list("owner").annotate(count=Count("*"))
+        for owner, count in fresh:
+            by_person[owner].stale -= count
 
 
 def _activity_rows(user: User, *, period: Period, scope: dict[str, object]) -> list[dict]:
