@@ -217,10 +217,13 @@ def markdown(document: dict[str, Any]) -> str:
             f"| {queries} | {'–' if memory is None else f'{memory:g} MB'} | {target} "
             f"| {_status(entry)} |"
         )
+    earlier: dict[str, list[str]] = {}
+    for name, entry in document["benchmarks"].items():
+        if entry.get("measured_at") != info["date"]:
+            earlier.setdefault(entry.get("measured_at") or "an unknown time", []).append(name)
     stale = [
-        f"`{name}` was measured at {entry['measured_at']}."
-        for name, entry in document["benchmarks"].items()
-        if entry.get("measured_at") != info["date"]
+        f"Measured by an earlier run, at {when}: {', '.join(f'`{name}`' for name in names)}."
+        for when, names in earlier.items()
     ]
     cases = "\n".join(
         f"- `{case.name}` — {' '.join((case.__doc__ or case.title).split())}"
