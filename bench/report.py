@@ -98,7 +98,26 @@ def machine() -> dict[str, Any]:
         "database": connection.settings_dict["NAME"],
         # Other processes on the machine slow the runs down; the load shows how busy it was.
         "load_average_before": _load(),
+        "cpu_ticks_before": _cpu_ticks(),
     }
+
+
+def _cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, from /proc/stat: [all ticks, stolen ticks]. Empty
+    where /proc cannot say."""
+    fields = _read("/proc/stat").split("\n", 1)[0].split()
+    if len(fields) < 9 or fields[0] != "cpu":
+        return []
+    ticks = [int(field) for field in fields[1:]]
+    return [sum(ticks[:8]), ticks[7]]
+
+
+def _steal(before: list[int], after: list[int]) -> float | None:
+    """The share of CPU time a virtual machine's host gave to other guests between two
+    readings of `_cpu_ticks`, in %."""
+    if len(before) != 2 or len(after) != 2 or after[0] <= before[0]:
+        return None
+    return round((after[1] - before[1]) * 100 / (after[0] - before[0]), 1)
 
 
 def _load() -> list[float]:
@@ -130,7 +149,11 @@ def write(info: dict[str, Any], results: list[Result], *, runs: int, warmups: in
         elif name in previous:
             benchmarks[name] = previous[name]
     document = {
-        "machine": info | {"load_average_after": _load()},
+        "machine": info
+        | {
+            "load_average_after": _load(),
+            "cpu_steal_percent": _steal(info.get("cpu_ticks_before", []), _cpu_ticks()),
+        },
         "method": {"runs": runs, "warmups": warmups, "p95": "nearest rank", "p99": "nearest rank"},
         "benchmarks": benchmarks,
     }
@@ -185,6 +208,16 @@ def _busy(info: dict[str, Any]) -> str:
     return (
         " — the machine was busy: other processes competed for the cores, so the times "
         "are pessimistic"
+    )
+
+
+def _stolen(info: dict[str, Any]) -> str:
+    steal = info.get("cpu_steal_percent")
+    if steal is None:
+        return ""
+    return (
+        f"\n- CPU time taken by other guests of the virtual machine's host (steal) during the"
+        f" run: {steal:g} %"
     )
 
 
@@ -246,7 +279,7 @@ not this file.
 - PostgreSQL {info["postgresql"]} on the same machine: {settings}
 - Python {info["python"]}, Django {info["django"]}, psycopg2 {info["psycopg2"]}
 - Load average (1, 5, 15 minutes): {_loads(info["load_average_before"])} before,
-  {_loads(info["load_average_after"])} after{_busy(info)}
+  {_loads(info["load_average_after"])} after{_busy(info)}{_stolen(info)}
 
 | benchmark | what | runs | median | p95 | p99 | Python CPU | queries (budget) | peak Python memory | target (median) | |
 | --- | --- | --: | --: | --: | --: | --: | --: | --: | --- | --- |
