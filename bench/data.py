@@ -308,3 +308,16 @@ def remove_imported(baseline: Baseline, bench_file: BenchFile) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f'VACUUM ANALYZE "{table}"')
+
+
+def remove_baseline(baseline: Baseline, bench_file: BenchFile) -> None:
+    """What the import cases leave after their last run removed too: the imported deals,
+    the pipeline and the owners (not the admin, whom the shared data set uses), so that the
+    cases after them see only their own people: the team report lists every active one."""
+    remove_imported(baseline, bench_file)
+    with transaction.atomic():
+        pipeline = baseline.pipeline
+        Pipeline.objects.filter(pk=pipeline.pk).update(default_lost_stage=None)
+        pipeline.stages.all().delete()
+        pipeline.delete()
+        User.objects.filter(username__in=[o.username for o in bench_file.owners]).delete()

@@ -57,4 +57,4 @@ class ExportDeals(Case):
 
     def teardown(self) -> None:
         if hasattr(self, "baseline"):
-            data.remove_imported(self.baseline, self.file)
+            data.remove_baseline(self.baseline, self.file)

@@ -167,3 +167,7 @@ class SuggestFollowups(Case):
                 pipeline.stages.all().delete()
                 pipeline.delete()
             Account.objects.filter(name__startswith="Bench follow-up account").delete()
+            # Left behind, they would be listed by the team report the cases after measure.
+            User.objects.filter(
+                username__in=[OWNER_USERNAME.format(number=n) for n in range(OWNERS)]
+            ).delete()

@@ -79,4 +79,4 @@ class ImportDeals(Case):
 
     def teardown(self) -> None:
         if hasattr(self, "baseline"):
-            data.remove_imported(self.baseline, self.file)
+            data.remove_baseline(self.baseline, self.file)

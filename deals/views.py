@@ -227,7 +227,7 @@ def _render_move_result(
     query = request.GET.urlencode()
     context = {
         "pipeline": pipeline,
-        "columns": column_totals(deals, stages=stages),
+        "columns": column_totals(deals.filter(stage__in=stages), stages=stages),
         "cards": cards,
         "query": query,
         "today": timezone.localdate(),
