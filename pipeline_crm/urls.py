@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from deals import views as deal_views
 
@@ -18,4 +21,10 @@ urlpatterns = [
     path("tasks/", include("tasks.urls")),
     path("reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
+    # Browsers that ignore the page's <link rel="icon"> ask for this one; the static name is
+    # looked up on the first request, when the production manifest is loaded.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"), permanent=True),
+    ),
 ]

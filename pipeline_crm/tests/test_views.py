@@ -201,3 +201,15 @@ def test_the_home_page_query_count_is_pinned(client, rep, django_assert_max_num_
         response = client.get(reverse("home"))
 
     assert response.status_code == 200
+
+
+def test_pages_name_the_app_icon_and_favicon_ico_leads_to_it(client):
+    login_page = client.get(reverse("login")).content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', login_page)
+    assert icon, "the page names no icon"
+
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"] == icon[1]
+    assert client.get(icon[1]).status_code == 200
