@@ -26,6 +26,7 @@ from deals.selectors.flush import (
     recent_flushes,
 )
 from deals.services.flush import (
+    IN_PROGRESS,
     FlushError,
     FlushPreview,
     check_undo,
@@ -39,7 +40,6 @@ from deals.services.flush import (
 FLUSH_FORBIDDEN = "Only managers and admins can flush stale deals."
 # The criteria fields: a query string with one of them asks for a preview.
 CRITERIA = frozenset({"inactive_days", "created_before"})
-IN_PROGRESS = (FlushStatus.QUEUED, FlushStatus.RUNNING)
 
 
 def flushers_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -425,6 +425,7 @@ class Flush(models.Model):
     restored = models.PositiveIntegerField(default=0)
     kept = models.PositiveIntegerField(default=0)
     undone_at = models.DateTimeField(null=True, blank=True)
+    undo_error = models.TextField(blank=True)  # why the undo stopped, when it failed
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -34,9 +34,15 @@ def run_flush_task(self, flush_id: int) -> int:
 @shared_task(**FLUSH_JOB)
 def undo_flush_task(self, flush_id: int) -> int:
     """Move a flush's deals back where nobody moved them since; returns how many."""
-    from deals.services.flush import run_undo
+    from deals.services.flush import fail_undo, run_undo
 
-    return run_undo(flush_id).restored
+    try:
+        return run_undo(flush_id).restored
+    except DatabaseError as exc:
+        if self.request.retries >= FLUSH_RETRIES:
+            # Left running, the five-minute catch-up would queue it again forever.
+            fail_undo(flush_id, str(exc))
+        raise
 
 
 @shared_task

@@ -58,6 +58,8 @@ ALREADY_UNDONE = "This flush is already being undone, or has been."
 UNDO_TOO_LATE = "This flush can no longer be undone: a flush can be undone for {days} days."
 
 SAMPLE_SIZE = 50
+# A flush or an undo in these states has a job to come or under way.
+IN_PROGRESS = (FlushStatus.QUEUED, FlushStatus.RUNNING)
 # A flush queued this long ago, or running without a sign of life for this long, is taken
 # up again by the catch-up run (a broker that was down, a worker that died).
 QUEUED_GRACE = dt.timedelta(minutes=1)
@@ -366,10 +368,11 @@ def undo_deadline(flush: Flush) -> dt.datetime | None:
 
 def check_undo(flush: Flush, *, now: dt.datetime) -> None:
     """A finished flush can be undone within FLUSH_UNDO_DAYS, once; so can one that failed
-    half-way (what it moved goes back)."""
+    half-way (what it moved goes back). An undo that failed can be asked for again: it
+    carries on with the deals still lost."""
     if flush.status not in (FlushStatus.DONE, FlushStatus.FAILED):
         raise FlushError(NOT_FINISHED)
-    if flush.undo_status:
+    if flush.undo_status and flush.undo_status != FlushStatus.FAILED:
         raise FlushError(ALREADY_UNDONE)
     if now > undo_deadline(flush):
         raise FlushError(UNDO_TOO_LATE.format(days=settings.FLUSH_UNDO_DAYS))
@@ -384,9 +387,20 @@ def request_undo(flush: Flush, *, by: User | None, now: dt.datetime | None = Non
         flush.undo_status = FlushStatus.QUEUED
         flush.undo_requested_by = by
         flush.undo_requested_at = now
-        flush.save(update_fields=["undo_status", "undo_requested_by", "undo_requested_at"])
+        flush.undo_error = ""
+        flush.save(
+            update_fields=["undo_status", "undo_requested_by", "undo_requested_at", "undo_error"]
+        )
         _enqueue("undo_flush_task", flush.pk)
     return flush
+
+
+def fail_undo(flush_id: int, error: str) -> None:
+    """Record that the undo job gave up (after its retries): what it moved back stays back,
+    the rest stays lost, and the undo can be asked for again."""
+    Flush.objects.filter(pk=flush_id, undo_status__in=IN_PROGRESS).update(
+        undo_status=FlushStatus.FAILED, undo_error=error[:2000]
+    )
 
 
 def run_undo(

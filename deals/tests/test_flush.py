@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from deals.models import (
@@ -44,7 +44,7 @@ from deals.services.flush import (
     start_flush,
     start_scheduled_flushes,
 )
-from deals.tasks import run_flush_task
+from deals.tasks import FLUSH_RETRIES, run_flush_task, undo_flush_task
 from deals.tests.factories import DealFactory, LostReasonFactory
 from reports.tests.factories import at, deal_with_history
 from stages.models import Pipeline, StageKind
@@ -834,6 +834,45 @@ def test_the_catch_up_requeues_a_stalled_undo(flushed, manager, django_capture_o
     flushed.refresh_from_db()
     assert (flushed.undo_status, flushed.restored) == (FlushStatus.DONE, 5)
     assert resume_stalled_flushes(now=UNDO_AT + dt.timedelta(days=1)) == 0
+
+
+def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
+    monkeypatch, stale, flushed, manager, django_capture_on_commit_callbacks
+):
+    request_undo(flushed, by=manager, now=UNDO_AT)
+    real_batch = flush_service._undo_batch
+    batches = []
+
+    def batch_then_outage(flush_id, *, now):
+        batches.append(flush_id)
+        if len(batches) > 1:
+            raise OperationalError("could not connect to server")
+        return real_batch(flush_id, now=now)
+
+    monkeypatch.setattr(flush_service, "_undo_batch", batch_then_outage)
+    # Run here as a worker would: retried (at once) after each failure, then given up.
+    conf = undo_flush_task.app.conf
+    propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
+    try:
+        result = undo_flush_task.apply(args=[flushed.pk])
+    finally:
+        conf.task_eager_propagates = propagates
+
+    assert result.state == "FAILURE", (result.state, result.result)
+
+    flushed.refresh_from_db()
+    assert (flushed.undo_status, flushed.restored) == (FlushStatus.FAILED, 2)
+    assert flushed.undo_error == "could not connect to server"
+    assert len(batches) == 1 + 1 + FLUSH_RETRIES  # the first call, then each retry
+    assert resume_stalled_flushes(now=UNDO_AT + dt.timedelta(hours=1)) == 0  # not forever
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        request_undo(flushed, by=manager, now=UNDO_AT)
+    flushed.refresh_from_db()
+    assert (flushed.undo_status, flushed.restored, flushed.undo_error) == ("done", 5, "")
+    assert set(Deal.objects.values_list("status", flat=True)) == {DealStatus.OPEN}
+    assert StageChange.objects.filter(flush=flushed).count() == 10  # each deal moved back once
 
 
 def test_finished_and_failed_flushes_are_not_resumed(flushed, pipeline, rep, admin_user):

@@ -428,6 +428,36 @@ def test_an_undo_asked_too_late_or_twice_is_refused_with_a_message(
     assert Flush.objects.get().restored == 2
 
 
+def test_a_failed_undo_says_why_and_offers_to_carry_on(
+    client, django_capture_on_commit_callbacks, manager, pipeline, stale
+):
+    client.force_login(manager)
+    confirm(client, django_capture_on_commit_callbacks, criteria(pipeline))
+    flush = Flush.objects.get()
+    url = reverse("deals:flush-job", args=[flush.pk])
+    # As the undo job leaves it when it gives up after its retries (deals/tasks.py).
+    Flush.objects.filter(pk=flush.pk).update(
+        undo_status=FlushStatus.FAILED,
+        undo_requested_at=timezone.now(),
+        undo_error="could not connect to server",
+    )
+
+    page = client.get(url)
+
+    words = text(page)
+    assert (
+        "The undo stopped. The 0 deals it moved back stay back; the others are still lost. "
+        "could not connect to server Carry on with the undo"
+    ) in words
+    assert 'hx-trigger="every 1s"' not in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("deals:flush-undo", args=[flush.pk]))
+    assert response.status_code == 302
+    flush.refresh_from_db()
+    assert (flush.undo_status, flush.restored, flush.undo_error) == (FlushStatus.DONE, 2, "")
+    assert "2 deals moved back" in text(client.get(url))
+
+
 # The broker down
 
 
