@@ -143,6 +143,19 @@ def test_the_deal_list_offers_the_flush_to_managers_and_admins_only(
         assert (link in client.get(reverse("deals:list")).content.decode()) is offered
 
 
+def test_the_board_offers_managers_and_admins_the_flush_of_its_pipeline(
+    client, rep, manager, admin_user, pipeline
+):
+    link = f'href="{PAGE}?pipeline={pipeline.pk}"'
+    for user, offered in [(rep, False), (manager, True), (admin_user, True)]:
+        client.force_login(user)
+        board = client.get(reverse("deals:board", args=[pipeline.pk])).content.decode()
+        assert (link in board) is offered
+
+    form = client.get(f"{PAGE}?pipeline={pipeline.pk}").content.decode()
+    assert re.search(rf'<option value="{pipeline.pk}" selected>', form)
+
+
 def test_the_form_starts_at_90_days_and_offers_a_manager_their_teams_people(
     client, manager, outsider, rep, pipeline
 ):
