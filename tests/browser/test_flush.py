@@ -120,3 +120,20 @@ def test_a_manager_previews_confirms_watches_and_undoes_a_flush(
     expect(progress).to_contain_text("8 deals moved back to the stages they came from")
     expect(page.get_by_role("button", name="Undo this flush")).to_have_count(0)
     assert not Deal.objects.filter(status=DealStatus.LOST).exists()
+
+
+def test_a_manager_reaches_the_flush_of_a_pipeline_from_its_board(
+    page, live_server, manager, pipeline, stale_deals, screenshots
+):
+    page.set_viewport_size(WIDE)
+    log_in(page.context, live_server, manager)
+    page.goto(live_server.url + reverse("deals:board", args=[pipeline.pk]))
+
+    page.get_by_role("button", name=pipeline.name).click()
+    offer = page.get_by_role("link", name=f"Flush stale deals of {pipeline.name}")
+    expect(offer).to_be_visible()
+    page.screenshot(path=screenshots / "board-pipeline-menu.png")
+    offer.click()
+
+    expect(page.get_by_label("Pipeline")).to_have_value(str(pipeline.pk))
+    expect(page.get_by_label("No activity for more than")).to_have_value("90")
