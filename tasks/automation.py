@@ -11,22 +11,21 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from deals.models import Deal, DealStatus
+from deals.models import Deal, DealStatus, Flush, FlushItemStatus
 from pipeline_crm.jobs import enqueue
+from pipeline_crm.models import User
 from stages.models import Pipeline
 from tasks.models import Notification, Task, TaskKind, TaskStatus
-
-if TYPE_CHECKING:
-    from pipeline_crm.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,10 @@ REMINDER_SUBJECT = "Due: {title}"
 ASSIGNED_SUBJECT = "{actor} gave you a task: {title}"
 COMPLETED_SUBJECT = "{actor} completed a task you gave: {title}"
 DEAL_CLOSED_SUBJECT = "{actor} marked your deal “{deal}” as {outcome}"
+FLUSHED_SUBJECT = "{actor} moved {count} of your deals to {stage}"
+SCHEDULED_FLUSH = "The monthly automatic flush"
+COMMAND_FLUSH = "An administrator"  # the flush_stale_deals command, run by nobody named
+FLUSHED_LISTED = 20  # deals named in the email, the most valuable first
 NO_EMAIL_ADDRESS = "The recipient has no email address."
 
 # Pending notifications younger than this were just queued on commit; the catch-up leaves
@@ -311,3 +314,59 @@ def notify_deal_closed(deal: Deal, *, by: User | None) -> Notification | None:
         context={"deal": deal, "actor": by, "outcome": outcome},
         deal=deal,
     )
+
+
+def notify_flushed_owners(flush: Flush, *, undo_until: datetime | None) -> int:
+    """Email every owner whose deals a finished flush moved to lost, but its requester: how
+    many and how much, the most valuable of them by name, and until when the flush can be
+    undone. As a deal's owner hears when someone else marks it lost, one deal at a time.
+    Four queries and one email per owner, however many deals moved."""
+    moved = Deal.objects.filter(
+        flush_items__flush=flush, flush_items__status=FlushItemStatus.MOVED
+    ).exclude(owner=flush.requested_by_id)
+    by_owner = {"partition_by": F("owner")}
+    # One pass over the moved deals, narrow rows: each owner's count and total, and their
+    # most valuable deals; their titles are read for those alone.
+    ranked = (
+        moved.annotate(
+            rank=Window(RowNumber(), order_by=[F("value").desc(), F("pk")], **by_owner),
+            count=Window(Count("*"), **by_owner),
+            total=Window(Sum("value"), **by_owner),
+        )
+        .filter(rank__lte=FLUSHED_LISTED)
+        .order_by("owner", "rank")
+        .values_list("owner", "pk", "count", "total")
+    )
+    totals, listed = {}, defaultdict(list)
+    for owner_id, pk, count, total in ranked:
+        totals[owner_id] = {"count": count, "total": total}
+        listed[owner_id].append(pk)
+    if not totals:
+        return 0
+    deals = Deal.objects.only("title", "value").in_bulk(
+        [pk for pks in listed.values() for pk in pks]
+    )
+    owners = User.objects.in_bulk(list(totals))
+    flush = Flush.objects.select_related("requested_by", "lost_stage", "lost_reason").get(
+        pk=flush.pk
+    )
+    actor = flush.requested_by or (SCHEDULED_FLUSH if flush.is_scheduled else COMMAND_FLUSH)
+    for owner_id, row in totals.items():
+        named = [deals[pk] for pk in listed[owner_id]]
+        notify(
+            recipient=owners[owner_id],
+            subject=FLUSHED_SUBJECT.format(
+                actor=actor, count=row["count"], stage=flush.lost_stage.name
+            ),
+            template="flushed",
+            context={
+                "actor": actor,
+                "flush": flush,
+                "count": row["count"],
+                "total": row["total"],
+                "deals": named,
+                "more": row["count"] - len(named),
+                "undo_until": undo_until,
+            },
+        )
+    return len(totals)

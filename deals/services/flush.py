@@ -41,6 +41,7 @@ from deals.models import (
 from deals.selectors.totals import deal_totals
 from deals.services.moves import POSITION_GAP, DealError
 from stages.models import Pipeline, Stage, StageKind
+from tasks.automation import notify_flushed_owners
 
 if TYPE_CHECKING:
     from pipeline_crm.models import User
@@ -233,6 +234,7 @@ def _flush_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
             flush.status = FlushStatus.DONE
             flush.finished_at = flush.heartbeat_at = at
             flush.save(update_fields=["status", "finished_at", "heartbeat_at"])
+            notify_flushed_owners(flush, undo_until=undo_deadline(flush))
             return False
         if flush.status == FlushStatus.QUEUED:
             flush.status = FlushStatus.RUNNING

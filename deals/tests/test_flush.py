@@ -8,8 +8,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from deals.models import (
     ActivityKind,
@@ -498,8 +501,9 @@ def test_the_query_count_grows_with_the_batches_not_the_deals(settings, pipeline
         # Lock the flush, read the items, lock the deals, move them, write history, mark
         # the items, save the progress.
         assert per_batch == 7
-    # The last round: lock, no item left, done; and the flush read back.
-    assert two_batches == 2 * per_batch + 4
+    # The last round: lock, no item left, done; the email to the deals' owner (their
+    # count, their deals, the owner, the flush's names, the email); the flush read back.
+    assert two_batches == 2 * per_batch + 4 + 5
 
 
 # Undo
@@ -780,9 +784,69 @@ def test_confirming_queues_the_job_once_and_it_runs_on_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
 
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the job; then, from the job, the email to the owner
     flush.refresh_from_db()
     assert (flush.status, flush.moved) == (FlushStatus.DONE, 5)
+
+
+# The owners' emails
+
+
+def test_each_owner_hears_what_the_flush_moved_of_theirs_but_the_requester(
+    pipeline, stale, rep, admin_user, django_capture_on_commit_callbacks, settings
+):
+    settings.SITE_URL = "https://crm.example.com"
+    own = deal_with_history(pipeline, admin_user, [("Lead", "2023-05-01")], title="Erin's own")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+
+    flush.refresh_from_db()
+    assert flush.moved == 6 and Deal.objects.get(pk=own.pk).status == DealStatus.LOST
+    [email] = mail.outbox  # alice's; Erin flushed her own deal herself
+    assert email.to == [rep.email]
+    assert email.subject == f"{admin_user} moved 5 of your deals to Lost"
+    by_value = sorted(stale, key=lambda deal: -deal.value)
+    lines = [
+        f"- {deal.title}, ${deal.value:,.0f}: https://crm.example.com/deals/{deal.pk}/"
+        for deal in by_value
+    ]
+    assert "\n".join(lines) in email.body
+    assert "worth $9,300, to Lost with the lost reason “Stale (flushed)”" in email.body
+    until = date_format(timezone.localtime(flush_service.undo_deadline(flush)), "M j, Y")
+    assert f"a manager can undo the whole flush until {until}." in email.body
+    assert "and 0 more" not in email.body
+
+
+def test_an_owner_of_many_flushed_deals_reads_the_most_valuable_and_a_count(
+    settings, pipeline, rep, admin_user, django_capture_on_commit_callbacks
+):
+    settings.FLUSH_BATCH_SIZE = 10
+    for number in range(25):
+        deal_with_history(
+            pipeline, rep, [("Lead", "2023-05-01")], value=1000 + number, title=f"Old {number}"
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+
+    [email] = mail.outbox
+    listed = [line for line in email.body.splitlines() if line.startswith("- Old")]
+    assert [line.split(",")[0] for line in listed] == [f"- Old {n}" for n in range(24, 4, -1)]
+    assert "- and 5 more" in email.body
+
+
+def test_the_monthly_flush_names_itself_in_its_emails(
+    pipeline, stale, rep, django_capture_on_commit_callbacks
+):
+    Pipeline.objects.filter(pk=pipeline.pk).update(auto_flush_inactive_days=90)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        start_scheduled_flushes(now=at("2024-06-01", 5))
+
+    assert [email.subject for email in mail.outbox] == [
+        "The monthly automatic flush moved 5 of your deals to Lost"
+    ]
 
 
 # Catch-up
@@ -814,7 +878,7 @@ def test_the_catch_up_requeues_stalled_flushes_only(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert resume_stalled_flushes(now=now) == 2
 
-    assert len(callbacks) == 2
+    assert len(callbacks) == 2 + 2  # the two jobs, and each one's email to its deal's owner
     status = dict(Flush.objects.values_list("pk", "status"))
     assert {name: status[flush.pk] for name, flush in flushes.items()} == {
         "queued long ago": FlushStatus.DONE,
