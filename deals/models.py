@@ -426,6 +426,8 @@ class Flush(models.Model):
     kept = models.PositiveIntegerField(default=0)
     undone_at = models.DateTimeField(null=True, blank=True)
     undo_error = models.TextField(blank=True)  # why the undo stopped, when it failed
+    # When the owners of the moved deals were emailed (a job of its own after the flush).
+    owners_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

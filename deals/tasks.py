@@ -45,6 +45,15 @@ def undo_flush_task(self, flush_id: int) -> int:
         raise
 
 
+@shared_task(**FLUSH_JOB)
+def notify_flush_owners_task(self, flush_id: int) -> int:
+    """Email the owners of the deals a finished flush moved; returns how many, 0 when done
+    already."""
+    from deals.services.flush import notify_flush_owners
+
+    return notify_flush_owners(flush_id)
+
+
 @shared_task
 def resume_flushes_task() -> int:
     """Every five minutes (beat): carry on with the flushes and undos that stalled."""

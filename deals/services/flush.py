@@ -234,7 +234,7 @@ def _flush_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
             flush.status = FlushStatus.DONE
             flush.finished_at = flush.heartbeat_at = at
             flush.save(update_fields=["status", "finished_at", "heartbeat_at"])
-            notify_flushed_owners(flush, undo_until=undo_deadline(flush))
+            _enqueue("notify_flush_owners_task", flush.pk)
             return False
         if flush.status == FlushStatus.QUEUED:
             flush.status = FlushStatus.RUNNING
@@ -350,6 +350,20 @@ def _move_batch(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
 def _mark(item_ids: list[int], status: FlushItemStatus) -> None:
     if item_ids:
         FlushItem.objects.filter(pk__in=item_ids).update(status=status)
+
+
+def notify_flush_owners(flush_id: int, *, now: dt.datetime | None = None) -> int:
+    """Email the owners of the deals a finished flush moved, once (a job of its own, queued
+    when the flush finishes, so that the flush's job does not wait for it; the catch-up
+    queues it again if that was lost). Returns how many owners it emailed."""
+    with transaction.atomic():
+        flush = Flush.objects.select_for_update().get(pk=flush_id)
+        if flush.status != FlushStatus.DONE or flush.owners_notified_at is not None:
+            return 0
+        notified = notify_flushed_owners(flush, undo_until=undo_deadline(flush))
+        flush.owners_notified_at = now or timezone.now()
+        flush.save(update_fields=["owners_notified_at"])
+    return notified
 
 
 def fail_flush(flush_id: int, error: str) -> None:
@@ -513,7 +527,8 @@ def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> No
 
 def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
     """(task name, flush id) of the jobs to run again: queued but never started (the
-    broker was down), or running without a heartbeat for a while (the worker died)."""
+    broker was down), or running without a heartbeat for a while (the worker died); and
+    the owners' emails of a finished flush, not written a while after it finished."""
     silent = now - HEARTBEAT_GRACE
     moving = Q(status=FlushStatus.QUEUED, created_at__lt=now - QUEUED_GRACE) | Q(
         status=FlushStatus.RUNNING, heartbeat_at__lt=silent
@@ -525,6 +540,13 @@ def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
     )
     for pk in Flush.objects.filter(undoing).values_list("pk", flat=True):
         yield "undo_flush_task", pk
+    unannounced = Q(
+        status=FlushStatus.DONE,
+        owners_notified_at__isnull=True,
+        finished_at__lt=now - QUEUED_GRACE,
+    )
+    for pk in Flush.objects.filter(unannounced).values_list("pk", flat=True):
+        yield "notify_flush_owners_task", pk
 
 
 def resume_stalled_flushes(*, now: dt.datetime | None = None) -> int:

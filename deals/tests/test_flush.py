@@ -501,9 +501,9 @@ def test_the_query_count_grows_with_the_batches_not_the_deals(settings, pipeline
         # Lock the flush, read the items, lock the deals, move them, write history, mark
         # the items, save the progress.
         assert per_batch == 7
-    # The last round: lock, no item left, done; the email to the deals' owner (their
-    # count, their deals, the owner, the flush's names, the email); the flush read back.
-    assert two_batches == 2 * per_batch + 4 + 5
+    # The last round: lock, no item left, done (the owners' emails are a job of their own,
+    # queued on commit); and the flush read back.
+    assert two_batches == 2 * per_batch + 4
 
 
 # Undo
@@ -511,9 +511,11 @@ def test_the_query_count_grows_with_the_batches_not_the_deals(settings, pipeline
 
 @pytest.fixture
 def flushed(pipeline, stale, admin_user):
-    """The five stale deals, flushed by erin an hour after she confirmed."""
+    """The five stale deals, flushed by erin an hour after she confirmed; alice emailed."""
     flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
-    return run_flush(flush.pk, now=LATER)
+    run_flush(flush.pk, now=LATER)
+    flush_service.notify_flush_owners(flush.pk, now=LATER)
+    return Flush.objects.get(pk=flush.pk)
 
 
 UNDO_AT = at("2024-06-10")
@@ -784,7 +786,7 @@ def test_confirming_queues_the_job_once_and_it_runs_on_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
 
-    assert len(callbacks) == 2  # the job; then, from the job, the email to the owner
+    assert len(callbacks) == 3  # the job; from it, the owners' job; from that, the email
     flush.refresh_from_db()
     assert (flush.status, flush.moved) == (FlushStatus.DONE, 5)
 
@@ -878,7 +880,7 @@ def test_the_catch_up_requeues_stalled_flushes_only(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert resume_stalled_flushes(now=now) == 2
 
-    assert len(callbacks) == 2 + 2  # the two jobs, and each one's email to its deal's owner
+    assert len(callbacks) == 2 * 3  # each job, its owners' job and the owner's email
     status = dict(Flush.objects.values_list("pk", "status"))
     assert {name: status[flush.pk] for name, flush in flushes.items()} == {
         "queued long ago": FlushStatus.DONE,
@@ -937,6 +939,21 @@ def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
     assert (flushed.undo_status, flushed.restored, flushed.undo_error) == ("done", 5, "")
     assert set(Deal.objects.values_list("status", flat=True)) == {DealStatus.OPEN}
     assert StageChange.objects.filter(flush=flushed).count() == 10  # each deal moved back once
+
+
+def test_the_owners_hear_once_even_when_their_emails_job_was_lost(
+    pipeline, stale, rep, admin_user, django_capture_on_commit_callbacks
+):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    run_flush(flush.pk, now=LATER)  # its on-commit job, the owners' emails, never runs here
+
+    assert resume_stalled_flushes(now=LATER + dt.timedelta(seconds=30)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resume_stalled_flushes(now=LATER + dt.timedelta(minutes=5)) == 1
+    assert flush_service.notify_flush_owners(flush.pk) == 0  # a second delivery
+
+    assert [email.to for email in mail.outbox] == [[rep.email]]
+    assert resume_stalled_flushes(now=LATER + dt.timedelta(days=1)) == 0
 
 
 def test_finished_and_failed_flushes_are_not_resumed(flushed, pipeline, rep, admin_user):
