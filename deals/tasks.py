@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from celery import Task, shared_task
 from django.db import DatabaseError
 
 # A flush moves its deals batch by batch and can run again at any point: a retry after a
@@ -18,17 +21,25 @@ FLUSH_JOB = {
 }
 
 
+@contextmanager
+def _recorded_when_given_up(task: Task, record: Callable[[int, str], None], flush_id: int):
+    """After the last retry's database error, `record` that the job gave up: left running,
+    the five-minute catch-up would queue it again forever."""
+    try:
+        yield
+    except DatabaseError as exc:
+        if task.request.retries >= FLUSH_RETRIES:
+            record(flush_id, str(exc))
+        raise
+
+
 @shared_task(**FLUSH_JOB)
 def run_flush_task(self, flush_id: int) -> int:
     """Move a confirmed flush's deals to lost; returns how many it moved in all."""
     from deals.services.flush import fail_flush, run_flush
 
-    try:
+    with _recorded_when_given_up(self, fail_flush, flush_id):
         return run_flush(flush_id).moved
-    except DatabaseError as exc:
-        if self.request.retries >= FLUSH_RETRIES:
-            fail_flush(flush_id, str(exc))
-        raise
 
 
 @shared_task(**FLUSH_JOB)
@@ -36,13 +47,8 @@ def undo_flush_task(self, flush_id: int) -> int:
     """Move a flush's deals back where nobody moved them since; returns how many."""
     from deals.services.flush import fail_undo, run_undo
 
-    try:
+    with _recorded_when_given_up(self, fail_undo, flush_id):
         return run_undo(flush_id).restored
-    except DatabaseError as exc:
-        if self.request.retries >= FLUSH_RETRIES:
-            # Left running, the five-minute catch-up would queue it again forever.
-            fail_undo(flush_id, str(exc))
-        raise
 
 
 @shared_task(**FLUSH_JOB)

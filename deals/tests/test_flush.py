@@ -902,6 +902,42 @@ def test_the_catch_up_requeues_a_stalled_undo(flushed, manager, django_capture_o
     assert resume_stalled_flushes(now=UNDO_AT + dt.timedelta(days=1)) == 0
 
 
+def run_as_a_worker(task, flush_id: int):
+    """Run a job here as a worker would: retried (at once) after each failure, then given
+    up, the failure left in its result instead of raised."""
+    conf = task.app.conf
+    propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
+    try:
+        return task.apply(args=[flush_id])
+    finally:
+        conf.task_eager_propagates = propagates
+
+
+def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline, stale, admin_user):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    real_batch = flush_service._flush_batch
+    batches = []
+
+    def batch_then_outage(flush_id, *, now):
+        batches.append(flush_id)
+        if len(batches) > 1:
+            raise OperationalError("could not connect to server")
+        return real_batch(flush_id, now=now)
+
+    monkeypatch.setattr(flush_service, "_flush_batch", batch_then_outage)
+    result = run_as_a_worker(run_flush_task, flush.pk)
+
+    assert result.state == "FAILURE", (result.state, result.result)
+    flush.refresh_from_db()
+    assert (flush.status, flush.moved, flush.error) == (
+        FlushStatus.FAILED,
+        2,
+        "could not connect to server",
+    )
+    assert len(batches) == 1 + 1 + FLUSH_RETRIES
+    assert resume_stalled_flushes(now=LATER + dt.timedelta(hours=1)) == 0
+
+
 def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
     monkeypatch, stale, flushed, manager, django_capture_on_commit_callbacks
 ):
@@ -916,13 +952,7 @@ def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
         return real_batch(flush_id, now=now)
 
     monkeypatch.setattr(flush_service, "_undo_batch", batch_then_outage)
-    # Run here as a worker would: retried (at once) after each failure, then given up.
-    conf = undo_flush_task.app.conf
-    propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
-    try:
-        result = undo_flush_task.apply(args=[flushed.pk])
-    finally:
-        conf.task_eager_propagates = propagates
+    result = run_as_a_worker(undo_flush_task, flushed.pk)
 
     assert result.state == "FAILURE", (result.state, result.result)
 
