@@ -12,7 +12,14 @@ from kombu import pools
 from playwright.sync_api import expect
 
 from deals.models import Deal, DealStatus, Flush
-from deals.services.flush import run_flush, run_undo
+from deals.services.flush import (
+    FlushCriteria,
+    fail_undo,
+    request_undo,
+    run_flush,
+    run_undo,
+    start_flush,
+)
 from pipeline_crm.celery import app
 from pipeline_crm.tests.factories import UserFactory
 from reports.tests.factories import deal_with_history
@@ -137,3 +144,31 @@ def test_a_manager_reaches_the_flush_of_a_pipeline_from_its_board(
 
     expect(page.get_by_label("Pipeline")).to_have_value(str(pipeline.pk))
     expect(page.get_by_label("No activity for more than")).to_have_value("90")
+
+
+def test_an_undo_that_gave_up_says_why_and_carries_on(
+    page, live_server, manager, pipeline, stale_deals, idle_queue, settings, screenshots
+):
+    settings.FLUSH_BATCH_SIZE = 3
+    flush = start_flush(FlushCriteria(pipeline, inactive_days=90), by=manager)
+    run_flush(flush.pk)
+    request_undo(flush, by=manager)
+    run_undo(flush.pk, max_batches=1)
+    fail_undo(flush.pk, "The database could not be reached.")  # as its job leaves it
+    page.set_viewport_size(WIDE)
+    log_in(page.context, live_server, manager)
+    page.goto(live_server.url + flush.get_absolute_url())
+
+    failed = page.locator(".flush-undo-failed")
+    expect(failed).to_contain_text(
+        "The undo stopped. The 3 deals it moved back stay back; the others are still lost. "
+        "The database could not be reached."
+    )
+    page.screenshot(path=screenshots / "flush-undo-failed.png", full_page=True)
+    page.get_by_role("button", name="Carry on with the undo").click()
+
+    progress = page.locator("#flush-progress")
+    expect(progress).to_contain_text("3 of 8 deals processed")
+    run_undo(flush.pk)
+    expect(progress).to_contain_text("8 deals moved back to the stages they came from")
+    assert not Deal.objects.filter(status=DealStatus.LOST).exists()
