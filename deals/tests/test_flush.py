@@ -814,7 +814,10 @@ def test_each_owner_hears_what_the_flush_moved_of_theirs_but_the_requester(
         for deal in by_value
     ]
     assert "\n".join(lines) in email.body
-    assert "worth $9,300, to Lost with the lost reason “Stale (flushed)”" in email.body
+    assert (
+        "worth $9,300, to Lost with the lost reason “Stale (flushed)”: no activity for more "
+        "than 90 days.\n"
+    ) in email.body
     until = date_format(timezone.localtime(flush_service.undo_deadline(flush)), "M j, Y")
     assert f"a manager can undo the whole flush until {until}." in email.body
     assert "and 0 more" not in email.body
@@ -836,6 +839,18 @@ def test_an_owner_of_many_flushed_deals_reads_the_most_valuable_and_a_count(
     listed = [line for line in email.body.splitlines() if line.startswith("- Old")]
     assert [line.split(",")[0] for line in listed] == [f"- Old {n}" for n in range(24, 4, -1)]
     assert "- and 5 more" in email.body
+
+
+def test_the_email_states_the_flush_criteria(
+    pipeline, stale, admin_user, django_capture_on_commit_callbacks
+):
+    criteria = FlushCriteria(pipeline, created_before=dt.date(2024, 1, 1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        start_flush(criteria, by=admin_user, now=NOW)
+
+    [email] = mail.outbox
+    assert "with the lost reason “Stale (flushed)”: created before Jan 1, 2024.\n" in email.body
 
 
 def test_the_monthly_flush_names_itself_in_its_emails(
@@ -913,9 +928,10 @@ def run_as_a_worker(task, flush_id: int):
         conf.task_eager_propagates = propagates
 
 
-def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline, stale, admin_user):
-    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
-    real_batch = flush_service._flush_batch
+def outage_after_one_batch(monkeypatch, batch_function: str) -> list[int]:
+    """The database unreachable after the first batch of the flush or undo
+    (`_flush_batch` or `_undo_batch`); returns the list of the batches tried."""
+    real_batch = getattr(flush_service, batch_function)
     batches = []
 
     def batch_then_outage(flush_id, *, now):
@@ -924,7 +940,13 @@ def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline,
             raise OperationalError("could not connect to server")
         return real_batch(flush_id, now=now)
 
-    monkeypatch.setattr(flush_service, "_flush_batch", batch_then_outage)
+    monkeypatch.setattr(flush_service, batch_function, batch_then_outage)
+    return batches
+
+
+def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline, stale, admin_user):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    batches = outage_after_one_batch(monkeypatch, "_flush_batch")
     result = run_as_a_worker(run_flush_task, flush.pk)
 
     assert result.state == "FAILURE", (result.state, result.result)
@@ -942,16 +964,7 @@ def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
     monkeypatch, stale, flushed, manager, django_capture_on_commit_callbacks
 ):
     request_undo(flushed, by=manager, now=UNDO_AT)
-    real_batch = flush_service._undo_batch
-    batches = []
-
-    def batch_then_outage(flush_id, *, now):
-        batches.append(flush_id)
-        if len(batches) > 1:
-            raise OperationalError("could not connect to server")
-        return real_batch(flush_id, now=now)
-
-    monkeypatch.setattr(flush_service, "_undo_batch", batch_then_outage)
+    batches = outage_after_one_batch(monkeypatch, "_undo_batch")
     result = run_as_a_worker(undo_flush_task, flushed.pk)
 
     assert result.state == "FAILURE", (result.state, result.result)
