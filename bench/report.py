@@ -12,7 +12,7 @@ from typing import Any
 
 import django
 import psycopg2
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from bench.runner import REGISTRY, Result
@@ -30,9 +30,19 @@ UNMIGRATED = (
 )
 
 
+UNREACHABLE = (
+    "cannot reach the bench database ({error}); `make bench` creates it "
+    "(or: BENCH_DATABASE_URL=<bench url> .venv/bin/python -m bench.database)."
+)
+
+
 def database_problem() -> str | None:
     if connection.vendor != "postgresql":
         return NOT_POSTGRES.format(vendor=connection.vendor)
+    try:
+        connection.ensure_connection()
+    except OperationalError as error:
+        return UNREACHABLE.format(error=str(error).strip().splitlines()[-1])
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         return UNMIGRATED
