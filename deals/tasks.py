@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError
 
 # A flush moves its deals batch by batch and can run again at any point: a retry after a
@@ -23,13 +24,20 @@ FLUSH_JOB = {
 
 @contextmanager
 def _recorded_when_given_up(task: Task, record: Callable[[int, str], None], flush_id: int):
-    """After the last retry's database error, `record` that the job gave up: left running,
-    the five-minute catch-up would queue it again forever."""
+    """`record` that the job gave up, after the last retry's database error or at once
+    after any other error (a fault that running again would only repeat): left running,
+    the five-minute catch-up would queue it again forever. A job stopped by its time limit
+    is left to the catch-up, which carries on with the deals still to do."""
     try:
         yield
     except DatabaseError as exc:
         if task.request.retries >= FLUSH_RETRIES:
             record(flush_id, str(exc))
+        raise
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        record(flush_id, f"{type(exc).__name__}: {exc}")
         raise
 
 

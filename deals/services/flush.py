@@ -59,8 +59,9 @@ ALREADY_UNDONE = "This flush is already being undone, or has been."
 UNDO_TOO_LATE = "This flush can no longer be undone: a flush can be undone for {days} days."
 
 SAMPLE_SIZE = 50
-# A flush or an undo in these states has a job to come or under way.
+# A flush or an undo in these states has a job to come or under way; in these, none.
 IN_PROGRESS = (FlushStatus.QUEUED, FlushStatus.RUNNING)
+ENDED = (FlushStatus.DONE, FlushStatus.FAILED)
 # A flush queued this long ago, or running without a sign of life for this long, is taken
 # up again by the catch-up run (a broker that was down, a worker that died).
 QUEUED_GRACE = dt.timedelta(minutes=1)
@@ -225,7 +226,7 @@ def _flush_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
     """Move one batch in one transaction; False when the flush has nothing left to do."""
     with transaction.atomic():
         flush = Flush.objects.select_for_update().get(pk=flush_id)
-        if flush.status in (FlushStatus.DONE, FlushStatus.FAILED):
+        if flush.status in ENDED:
             return False
         at = now or timezone.now()
         move = _move_batch_at_once if connection.vendor == "postgresql" else _move_batch
@@ -353,12 +354,12 @@ def _mark(item_ids: list[int], status: FlushItemStatus) -> None:
 
 
 def notify_flush_owners(flush_id: int, *, now: dt.datetime | None = None) -> int:
-    """Email the owners of the deals a finished flush moved, once (a job of its own, queued
-    when the flush finishes, so that the flush's job does not wait for it; the catch-up
-    queues it again if that was lost). Returns how many owners it emailed."""
+    """Email the owners of the deals a flush moved once it has finished or given up, once
+    (a job of its own, queued then, so that the flush's job does not wait for it; the
+    catch-up queues it again if that was lost). Returns how many owners it emailed."""
     with transaction.atomic():
         flush = Flush.objects.select_for_update().get(pk=flush_id)
-        if flush.status != FlushStatus.DONE or flush.owners_notified_at is not None:
+        if flush.status not in ENDED or flush.owners_notified_at is not None:
             return 0
         notified = notify_flushed_owners(flush, undo_until=undo_deadline(flush))
         flush.owners_notified_at = now or timezone.now()
@@ -367,10 +368,16 @@ def notify_flush_owners(flush_id: int, *, now: dt.datetime | None = None) -> int
 
 
 def fail_flush(flush_id: int, error: str) -> None:
-    """Record that the job gave up (after its retries); what it moved stays moved."""
-    Flush.objects.filter(pk=flush_id).exclude(status=FlushStatus.DONE).update(
-        status=FlushStatus.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    """Record that the job gave up; what it moved stays moved, and its owners hear of it
+    as after a flush that finished."""
+    with transaction.atomic():
+        failed = (
+            Flush.objects.filter(pk=flush_id)
+            .exclude(status__in=ENDED)
+            .update(status=FlushStatus.FAILED, error=error[:2000], finished_at=timezone.now())
+        )
+        if failed:
+            _enqueue("notify_flush_owners_task", flush_id)
 
 
 # The undo
@@ -386,7 +393,7 @@ def check_undo(flush: Flush, *, now: dt.datetime) -> None:
     """A finished flush can be undone within FLUSH_UNDO_DAYS, once; so can one that failed
     half-way (what it moved goes back). An undo that failed can be asked for again: it
     carries on with the deals still lost."""
-    if flush.status not in (FlushStatus.DONE, FlushStatus.FAILED):
+    if flush.status not in ENDED:
         raise FlushError(NOT_FINISHED)
     if flush.undo_status and flush.undo_status != FlushStatus.FAILED:
         raise FlushError(ALREADY_UNDONE)
@@ -528,7 +535,7 @@ def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> No
 def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
     """(task name, flush id) of the jobs to run again: queued but never started (the
     broker was down), or running without a heartbeat for a while (the worker died); and
-    the owners' emails of a finished flush, not written a while after it finished."""
+    the owners' emails of a flush that finished or gave up, not written a while after."""
     silent = now - HEARTBEAT_GRACE
     moving = Q(status=FlushStatus.QUEUED, created_at__lt=now - QUEUED_GRACE) | Q(
         status=FlushStatus.RUNNING, heartbeat_at__lt=silent
@@ -541,7 +548,7 @@ def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
     for pk in Flush.objects.filter(undoing).values_list("pk", flat=True):
         yield "undo_flush_task", pk
     unannounced = Q(
-        status=FlushStatus.DONE,
+        status__in=ENDED,
         owners_notified_at__isnull=True,
         finished_at__lt=now - QUEUED_GRACE,
     )

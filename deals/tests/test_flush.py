@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
@@ -931,17 +932,8 @@ def run_as_a_worker(task, flush_id: int):
 def outage_after_one_batch(monkeypatch, batch_function: str) -> list[int]:
     """The database unreachable after the first batch of the flush or undo
     (`_flush_batch` or `_undo_batch`); returns the list of the batches tried."""
-    real_batch = getattr(flush_service, batch_function)
-    batches = []
-
-    def batch_then_outage(flush_id, *, now):
-        batches.append(flush_id)
-        if len(batches) > 1:
-            raise OperationalError("could not connect to server")
-        return real_batch(flush_id, now=now)
-
-    monkeypatch.setattr(flush_service, batch_function, batch_then_outage)
-    return batches
+    outage = OperationalError("could not connect to server")
+    return fault_after_one_batch(monkeypatch, batch_function, outage)
 
 
 def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline, stale, admin_user):
@@ -958,6 +950,79 @@ def test_a_flush_that_keeps_failing_gives_up_and_says_why(monkeypatch, pipeline,
     )
     assert len(batches) == 1 + 1 + FLUSH_RETRIES
     assert resume_stalled_flushes(now=LATER + dt.timedelta(hours=1)) == 0
+
+
+def fault_after_one_batch(monkeypatch, batch_function: str, fault: Exception) -> list[int]:
+    """`fault` raised by the batch after the first of the flush or undo; returns the list
+    of the batches tried."""
+    real_batch = getattr(flush_service, batch_function)
+    batches = []
+
+    def batch_then_fault(flush_id, *, now):
+        batches.append(flush_id)
+        if len(batches) > 1:
+            raise fault
+        return real_batch(flush_id, now=now)
+
+    monkeypatch.setattr(flush_service, batch_function, batch_then_fault)
+    return batches
+
+
+def test_a_flush_failing_with_an_error_retrying_would_repeat_stops_at_once_and_tells_the_owners(
+    monkeypatch, pipeline, stale, rep, admin_user, django_capture_on_commit_callbacks
+):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    batches = fault_after_one_batch(monkeypatch, "_flush_batch", ValueError("a bad row"))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run_as_a_worker(run_flush_task, flush.pk)
+
+    assert result.state == "FAILURE", (result.state, result.result)
+    assert len(batches) == 2  # no retry
+    flush.refresh_from_db()
+    assert (flush.status, flush.moved, flush.error) == (
+        FlushStatus.FAILED,
+        2,
+        "ValueError: a bad row",
+    )
+    assert resume_stalled_flushes(now=LATER + dt.timedelta(hours=1)) == 0  # not forever
+    # The owner hears of the two deals that did go, and that they can come back.
+    [email] = mail.outbox
+    assert email.to == [rep.email]
+    assert "moved 2 of your deals" in email.body
+    assert flush_service.notify_flush_owners(flush.pk) == 0  # once
+
+
+def test_an_undo_failing_with_an_error_retrying_would_repeat_stops_at_once(
+    monkeypatch, stale, flushed, manager
+):
+    request_undo(flushed, by=manager, now=UNDO_AT)
+    batches = fault_after_one_batch(monkeypatch, "_undo_batch", KeyError("stage"))
+    result = run_as_a_worker(undo_flush_task, flushed.pk)
+
+    assert result.state == "FAILURE", (result.state, result.result)
+    assert len(batches) == 2
+    flushed.refresh_from_db()
+    assert (flushed.undo_status, flushed.restored) == (FlushStatus.FAILED, 2)
+    assert flushed.undo_error == "KeyError: 'stage'"
+    assert resume_stalled_flushes(now=UNDO_AT + dt.timedelta(hours=1)) == 0
+
+
+def test_a_flush_stopped_by_its_time_limit_is_carried_on_by_the_catch_up(
+    monkeypatch, pipeline, stale, admin_user, django_capture_on_commit_callbacks
+):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    fault_after_one_batch(monkeypatch, "_flush_batch", SoftTimeLimitExceeded())
+    result = run_as_a_worker(run_flush_task, flush.pk)
+
+    assert result.state == "FAILURE", (result.state, result.result)
+    flush.refresh_from_db()
+    assert (flush.status, flush.moved, flush.error) == (FlushStatus.RUNNING, 2, "")
+
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resume_stalled_flushes(now=timezone.now() + dt.timedelta(minutes=10)) == 1
+    flush.refresh_from_db()
+    assert (flush.status, flush.moved) == (FlushStatus.DONE, 5)
 
 
 def test_an_undo_that_keeps_failing_gives_up_and_can_be_asked_for_again(
