@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import factory
@@ -25,7 +26,10 @@ class ContactFactory(factory.django.DjangoModelFactory):
 
     account = factory.SubFactory(AccountFactory)
     name = factory.Faker("name")
-    email = factory.Faker("email")
+    # The person's own address, as on a real contact card (a screenshot shows it by the name).
+    email = factory.LazyAttribute(
+        lambda contact: ".".join(re.findall("[a-z]+", contact.name.lower())) + "@example.com"
+    )
 
 
 class LostReasonFactory(factory.django.DjangoModelFactory):
