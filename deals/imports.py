@@ -20,7 +20,12 @@ from django.db.models.functions import Concat, Lower, Trim
 from django.utils import timezone
 
 from deals.models import Account, Contact, Deal, DealQuerySet, LeadSource, LostReason
-from deals.services import DealDraft, DealError, create_deals_with_history
+from deals.services import (
+    DealDraft,
+    DealError,
+    bring_back_accounts,
+    create_deals_with_history,
+)
 from pipeline_crm.models import Role, User
 from stages.models import Pipeline, Stage, StageKind
 
@@ -135,6 +140,7 @@ class ImportResult:
     contacts: int = 0
     sources: int = 0
     reasons: int = 0
+    restored_accounts: int = 0
     errors: list[LineError] = field(default_factory=list)
     preview: list[ImportRow] = field(default_factory=list)
 
@@ -152,6 +158,7 @@ class ImportResult:
                 (self.contacts, "new contact"),
                 (self.sources, "new lead source"),
                 (self.reasons, "new lost reason"),
+                (self.restored_accounts, "restored account"),
             )
             if number
         ]
@@ -204,6 +211,7 @@ def import_deals(
     result.contacts = len(plan.new_contacts)
     result.sources = len(plan.new_sources)
     result.reasons = len(plan.new_reasons)
+    result.restored_accounts = len(plan.archived_accounts_of_open_deals())
     if not dry_run:
         try:
             plan.save(by=by)
@@ -601,6 +609,15 @@ class _Plan:
         for start in range(0, len(self.deals), BATCH_SIZE):
             batch = self.deals[start : start + BATCH_SIZE]
             create_deals_with_history([self._draft(deal, by=by) for deal in batch])
+        bring_back_accounts(self.archived_accounts_of_open_deals())
+
+    def archived_accounts_of_open_deals(self) -> set[int]:
+        """The archived accounts that open deals of the file bring back."""
+        return {
+            planned.account.pk
+            for planned in self.deals
+            if planned.account.is_archived and planned.stage.kind == StageKind.OPEN
+        }
 
     def _draft(self, planned: _Deal, *, by: User | None) -> DealDraft:
         row, stage = planned.row, planned.stage

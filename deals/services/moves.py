@@ -3,7 +3,7 @@ history) and keeping card positions in board columns."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -80,6 +80,16 @@ def _enter_stage(
     else:
         deal.closed_at = at
         deal.lost_reason = lost_reason if to_stage.kind == StageKind.LOST else None
+
+
+def bring_back_accounts(account_ids: Iterable[int]) -> int:
+    """Restore the archived ones of `account_ids`, the accounts of deals open again or
+    newly: an open deal is live pipeline, so its account cannot stay out of the lists (the
+    rule `archive_account` keeps from the other side). Returns how many came back."""
+    ids = set(account_ids)
+    if not ids:
+        return 0
+    return Account.objects.filter(pk__in=ids, is_archived=True).update(is_archived=False)
 
 
 # Cards sit this far apart in a column, so a card dropped between two others takes the
@@ -315,6 +325,8 @@ def _move(
         StageChange.objects.create(
             deal=deal, from_stage=previous, to_stage=target, by=by, changed_at=deal.stage_changed_at
         )
+        if target.kind == StageKind.OPEN and previous is not None and previous.kind != target.kind:
+            bring_back_accounts([deal.account_id])  # reopened
         if target.kind != StageKind.OPEN:
             # Won or lost by someone else: the owner hears of it (email queued on commit).
             notify_deal_closed(deal, by=by)
@@ -398,7 +410,8 @@ def create_deals_with_history(drafts: Sequence[DealDraft], *, batch_size: int = 
     """Create many deals and their StageChange history in a few set-based queries.
 
     Each deal's `stage` is where it was created, `created_at` when. The same rules as
-    `move_deal` apply to every step. Call inside a transaction to make the batch atomic.
+    `move_deal` apply to every step. Call inside a transaction to make the batch atomic,
+    and `bring_back_accounts` for open deals of archived accounts.
     """
     deals = []
     changes: list[tuple[int, StageChange]] = []

@@ -29,6 +29,7 @@ from deals.services.moves import (
     DealError,
     _append_to_columns,
     _save_in_column,
+    bring_back_accounts,
     create_deal,
 )
 
@@ -282,7 +283,8 @@ def archive_deals(deals: QuerySet[Deal], *, by: User | None) -> int:
 @transaction.atomic
 def restore_deal(deal: Deal, *, by: User | None) -> Deal:
     """Bring `deal` back. An open deal goes to the end of its stage's column, since its
-    old place may have been taken meanwhile. Returns the deal as saved (a new instance)."""
+    old place may have been taken meanwhile, and brings its account back if archived.
+    Returns the deal as saved (a new instance)."""
     deal = Deal.objects.select_for_update(of=("self",)).get(pk=deal.pk)
     if not deal.is_archived:
         return deal
@@ -292,17 +294,18 @@ def restore_deal(deal: Deal, *, by: User | None) -> Deal:
         deal.save(update_fields=fields)
         return deal
     _save_in_column(deal, stage_id=deal.stage_id, index=None, fields=[*fields, "board_position"])
+    bring_back_accounts([deal.account_id])
     return deal
 
 
 @transaction.atomic
 def restore_deals(deals: QuerySet[Deal], *, by: User | None) -> int:
     """Restore `deals` in a few queries, open ones after the cards of their columns (in
-    their old order); returns how many were archived."""
+    their old order) and with their accounts; returns how many were archived."""
     archived = list(
         Deal.objects.filter(pk__in=deals.values("pk"), is_archived=True)
         .order_by("stage_id", "board_position", "pk")
-        .only("pk", "stage_id", "status", "is_archived", "board_position")
+        .only("pk", "stage_id", "status", "is_archived", "board_position", "account_id")
     )
     now = timezone.now()
     for deal in archived:
@@ -312,6 +315,7 @@ def restore_deals(deals: QuerySet[Deal], *, by: User | None) -> int:
     Deal.objects.bulk_update(
         archived, ["is_archived", "board_position", "updated_at"], batch_size=500
     )
+    bring_back_accounts(deal.account_id for deal in archived if deal.status == DealStatus.OPEN)
     return len(archived)
 
 
@@ -327,7 +331,8 @@ def archive_account(account: Account, *, by: User | None) -> Account:
     Refused rather than archiving them along: an open deal is live pipeline that managers
     forecast with, so its owner decides its fate (close it, archive it, or give it to
     another account). Closed deals stay as they are and keep counting in reports. The
-    contacts keep their own flag; lists hide them with their account.
+    contacts keep their own flag; lists hide them with their account. A deal that opens
+    again later (restored, reopened, imported) brings the account back.
     """
     updated = (
         Account.objects.filter(pk=account.pk, is_archived=False)

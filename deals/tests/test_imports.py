@@ -171,6 +171,22 @@ def test_owners_match_a_username_or_a_full_name_whatever_the_case(
     assert owners == {"One": "alice", "Two": "bob"}
 
 
+def test_an_open_deal_brings_its_archived_account_back(pipeline, rep, admin_user):
+    for name in ("Acme", "Globex"):
+        AccountFactory(name=name, owner=rep, is_archived=True)
+    lines = (
+        "Acme renewal,Acme,alice,Qualified,100,,,,,,,",
+        "Globex pilot,Globex,alice,Won,100,2025-01-05,2025-02-01,,,,,",
+    )
+
+    result = import_deals(csv_file(*lines), pipeline=pipeline, by=admin_user)
+
+    assert result.summary() == "Imported 2 deals (1 restored account)"
+    archived = dict(Account.objects.values_list("name", "is_archived"))
+    assert archived == {"Acme": False, "Globex": True}
+    assert Account.objects.count() == 2
+
+
 def test_existing_accounts_contacts_sources_and_reasons_are_reused(pipeline, rep, admin_user):
     acme = AccountFactory(name="Acme", owner=rep)
     ann = ContactFactory(account=acme, name="Ann Lee", email="ann@acme.test")

@@ -351,6 +351,46 @@ def test_an_account_whose_deals_are_closed_or_archived_is_archived(deal, account
     assert not account.is_archived
 
 
+def test_an_open_deal_brings_its_archived_account_back(account, rep, pipeline):
+    """Restored, reopened or restored in bulk: an open deal is never left in an archived
+    account, which the lists hide; a closed one leaves the account archived."""
+    won = DealFactory(pipeline=pipeline, owner=rep, account=account)
+    move_deal(won, stage(pipeline, "Won"), by=rep)
+    parked = DealFactory(pipeline=pipeline, owner=rep, account=account)
+    archive_deal(parked, by=rep)
+
+    def archived_again() -> None:
+        archive_account(account, by=rep)
+        account.refresh_from_db()
+        assert account.is_archived
+
+    def account_archived() -> bool:
+        return Account.objects.get(pk=account.pk).is_archived
+
+    archived_again()
+    move_deal(won, stage(pipeline, "Lost"), by=rep, lost_reason=LostReasonFactory())
+    assert account_archived()  # closed to closed
+    move_deal(won, stage(pipeline, "Lead"), by=rep)
+    assert not account_archived()  # reopened
+
+    move_deal(won, stage(pipeline, "Won"), by=rep)
+    archived_again()
+    restore_deal(parked, by=rep)
+    assert not account_archived()
+
+    archive_deal(parked, by=rep)
+    archived_again()
+    restore_deals(Deal.objects.filter(pk=parked.pk), by=rep)
+    assert not account_archived()
+
+    archive_deal(parked, by=rep)
+    archived_again()
+    restore_deals(Deal.objects.filter(pk=won.pk), by=rep)  # closed, and not archived
+    move_deal(parked, stage(pipeline, "Won"), by=rep)
+    restore_deal(parked, by=rep)  # closed
+    assert account_archived()
+
+
 def test_archiving_accounts_in_bulk_is_all_or_nothing(rep, pipeline):
     empty = AccountFactory(name="Empty", owner=rep)
     busy = AccountFactory(name="Busy", owner=rep)
