@@ -170,7 +170,8 @@ def start_flush(
         lost_stage=lost_stage_of(criteria.pipeline),
         lost_reason=reason,
     )
-    selected = flushable_deals(criteria, user=by, now=now).order_by().values(chosen=F("pk"))
+    # In id order: the batches take the deals in it, and an undo puts them back in it.
+    selected = flushable_deals(criteria, user=by, now=now).order_by("pk").values(chosen=F("pk"))
     _insert_items(flush, selected)
     totals = deal_totals(Deal.objects.filter(flush_items__flush=flush))
     if not totals.count:
