@@ -120,6 +120,7 @@ def generate(*, deals: int = DEALS, board_deals: int = BOARD_DEALS) -> Generated
     """
     started = time.perf_counter()
     now = timezone.now()
+    _truncate_if_empty()
     with transaction.atomic():
         rep_ids, admin = _users()
         pipeline = create_pipeline_from_template(TEMPLATE, name=PIPELINE_NAME)
@@ -306,6 +307,30 @@ BOARD_SQL = f"""
                                                 changed_at)
     SELECT id, NULL, stage_id, owner_id, created_at FROM deals
 """
+
+
+def _truncate_if_empty() -> None:
+    """Empty the deal tables for good when no row is left in them: their indexes then grow
+    from the new set's inserts alone, as a real database's do. Deleted rows leave their
+    index pages behind: after a full run, 1,000,000 deals had indexes 2.5 times the size
+    they grow to, and the revenue dashboard took 0.79 s instead of 0.50."""
+    tables: set[str] = set()
+    models = [Deal, StageChange, Activity, Task]
+    while models:  # with every table whose foreign keys point at them
+        model = models.pop()
+        if model._meta.db_table in tables:
+            continue
+        if model.objects.exists():
+            return
+        tables.add(model._meta.db_table)
+        models += [
+            rel.related_model
+            for rel in model._meta.related_objects
+            if not rel.many_to_many and rel.field.db_constraint
+        ]
+    names = ", ".join(connection.ops.quote_name(table) for table in sorted(tables))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {names}")
 
 
 def remove() -> int:

@@ -259,11 +259,11 @@ class Deal(models.Model):
                 condition=Q(closed_at__isnull=False),
                 name="deal_closed_idx",
             ),
-            # Also the deal list's default order: its first page reads 50 index entries
-            # instead of sorting every deal (130,000: 140 ms).
-            models.Index(
-                fields=["-created_at", "-id"], include=REPORTED_BY, name="deal_newest_first_idx"
-            ),
+            # Also the deal list's default order, newest first, read backwards: its first
+            # page reads 50 index entries instead of sorting every deal (130,000: 140 ms).
+            # Ascending, as deals are created: new entries fill its last page, where in a
+            # descending index they split its first one and left every page half empty.
+            models.Index(fields=["created_at", "id"], include=REPORTED_BY, name="deal_created_idx"),
             # The deals moved since a moment: the revenue report rebuilds the pipeline as it
             # stood then from them (1,000,000 deals, a quarter back: 130,000 read in 13 ms
             # instead of a 140 ms scan).
