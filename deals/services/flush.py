@@ -39,7 +39,7 @@ from deals.models import (
     StageChange,
 )
 from deals.selectors.totals import deal_totals
-from deals.services.moves import POSITION_GAP, DealError
+from deals.services.moves import POSITION_GAP, DealError, bring_back_accounts
 from stages.models import Pipeline, Stage, StageKind
 from tasks.automation import notify_flushed_owners
 
@@ -505,8 +505,9 @@ def _undo_batch(flush_id: int, *, now: dt.datetime | None) -> bool:
 
 
 def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> None:
-    """Reopen the deals in their stages, at the end of each column in id order: one query
-    for the columns' last positions, one update per stage."""
+    """Reopen the deals in their stages, at the end of each column in id order, with their
+    accounts if archived since: one query for the columns' last positions, one update per
+    stage, one for the accounts."""
     last = dict(
         Deal.objects.filter(stage_id__in=list(by_stage), status=DealStatus.OPEN, is_archived=False)
         .values("stage_id")
@@ -528,6 +529,9 @@ def _return_to_columns(by_stage: dict[int, list[int]], *, at: dt.datetime) -> No
             last_activity_at=Greatest("last_activity_at", Value(at)),
             board_position=start + (F("pk") - pks[0]) * POSITION_GAP,
         )
+    reopened = [pk for pks in by_stage.values() for pk in pks]
+    if reopened:
+        bring_back_accounts(Deal.objects.filter(pk__in=reopened).values("account_id"))
 
 
 # Catch-up and schedule

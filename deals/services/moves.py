@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from deals.models import (
@@ -82,12 +82,13 @@ def _enter_stage(
         deal.lost_reason = lost_reason if to_stage.kind == StageKind.LOST else None
 
 
-def bring_back_accounts(account_ids: Iterable[int]) -> int:
-    """Restore the archived ones of `account_ids`, the accounts of deals open again or
-    newly: an open deal is live pipeline, so its account cannot stay out of the lists (the
-    rule `archive_account` keeps from the other side). Returns how many came back."""
-    ids = set(account_ids)
-    if not ids:
+def bring_back_accounts(account_ids: Iterable[int] | QuerySet) -> int:
+    """Restore the archived ones of `account_ids` (ids, or a query of them, kept in the
+    database), the accounts of deals open again or newly: an open deal is live pipeline, so
+    its account cannot stay out of the lists (the rule `archive_account` keeps from the
+    other side). Returns how many came back."""
+    ids = account_ids if isinstance(account_ids, QuerySet) else set(account_ids)
+    if not isinstance(ids, QuerySet) and not ids:
         return 0
     return Account.objects.filter(pk__in=ids, is_archived=True).update(is_archived=False)
 

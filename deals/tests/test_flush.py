@@ -25,7 +25,7 @@ from deals.models import (
     FlushStatus,
     StageChange,
 )
-from deals.services import archive_deal, log_activity, move_deal
+from deals.services import archive_account, archive_deal, log_activity, move_deal
 from deals.services import flush as flush_service
 from deals.services.flush import (
     ALREADY_UNDONE,
@@ -555,6 +555,18 @@ def test_undo_puts_every_deal_back_where_it_was(pipeline, stale, untouchable, fl
     )
     assert back == [(pk, "Lost", stages[pk], "dave") for pk in sorted(stages)]
     assert set(flush.items.values_list("status", flat=True)) == {FlushItemStatus.RESTORED}
+
+
+def test_undo_brings_back_an_account_archived_since_the_flush(stale, flushed, rep, manager):
+    """Its deals all lost, alice archived the account; the undo reopens them, so the
+    account comes back to the lists with them."""
+    account = stale[0].account
+    archive_account(account, by=rep)
+
+    undone(flushed, by=manager)
+
+    account.refresh_from_db()
+    assert not account.is_archived
 
 
 def test_undone_deals_take_unique_places_at_the_end_of_their_columns(
