@@ -100,6 +100,9 @@ def point(locator: Locator, *, edge: str = "center") -> tuple[float, float]:
 
 def grab(page: Page, deal_card: Locator) -> None:
     """Press on the card's account line (not a link) and move until the drag starts."""
+    # SortableJS ignores a press on a card it is still sliding into place (150 ms, with
+    # an inline transition), as after a cancelled drop; a person would press again.
+    expect(deal_card).not_to_have_attribute("style", re.compile("transition"))
     x, y = point(deal_card.locator(".deal-account"))
     page.mouse.move(x, y)
     page.mouse.down()
