@@ -215,6 +215,16 @@ def _max_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kilobytes
 
 
+def _freeze_heap() -> None:
+    """Set aside every object alive once a case is set up (Django's, the data set's) from
+    the garbage collector, as a pre-fork server does (`gc.freeze()`): each run then starts
+    by collecting only what the runs before it left. Collecting the whole heap before every
+    run walked a few hundred thousand objects and left the CPU caches cold for the run:
+    +2.5 ms (+40 %) on a card move, a cost no server pays between two requests."""
+    gc.collect()
+    gc.freeze()
+
+
 def _timed_run(case: Case, counter: QueryCounter) -> tuple[float, float, Any]:
     """Wall-clock seconds, this process's CPU seconds, and the outcome of one run."""
     from django.db import connection
@@ -242,6 +252,7 @@ def measure(case: Case, *, runs: int, warmups: int, profile: bool = False) -> Re
         case.setup()
         result.details = case.details()
         _vacuum_database()
+        _freeze_heap()
         for number in range(warmups + runs):
             counter = QueryCounter()
             elapsed, cpu, outcome = _timed_run(case, counter)
@@ -265,6 +276,7 @@ def measure(case: Case, *, runs: int, warmups: int, profile: bool = False) -> Re
         result.error = traceback.format_exc()
         log(result.error)
     finally:
+        gc.unfreeze()
         try:
             case.teardown()
         except Exception:
