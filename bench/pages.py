@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from typing import ClassVar
+from urllib.parse import urlencode
 
 from django.contrib.auth.hashers import make_password
 from django.core.cache import cache
@@ -46,6 +47,8 @@ ACCOUNTS = 500
 ACTIVITIES_PER_DEAL = 12  # on the deals of the first account, the one the pages open
 MOVE_INDEX = 3  # where the moved card is dropped in the other column
 CARD = '<article id="deal-'
+# How the board's script posts a move (URLSearchParams).
+FORM_ENCODED = "application/x-www-form-urlencoded"
 
 DEALS_SQL = f"""
     INSERT INTO "{Deal._meta.db_table}" (
@@ -283,9 +286,15 @@ class MoveCard(Page):
         )
 
     def run(self) -> HttpResponse:
+        fields = {
+            "stage": self.to_stage.pk,
+            "from_stage": self.from_stage.pk,
+            "position": MOVE_INDEX,
+        }
         return self.client.post(
             self.url,
-            {"stage": self.to_stage.pk, "from_stage": self.from_stage.pk, "position": MOVE_INDEX},
+            urlencode(fields),
+            content_type=FORM_ENCODED,
             headers={"HX-Request": "true"},
             secure=True,
         )

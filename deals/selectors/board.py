@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum, Window
+from django.db.models import BooleanField, Count, F, Q, Sum, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -103,13 +104,32 @@ def board_deals(
     return deals
 
 
-def with_task_flags(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
-    """Flag deals without an open task (`has_open_task`) or with an overdue one."""
-    open_tasks = Task.objects.filter(deal=OuterRef("pk"), status=TaskStatus.OPEN)
-    overdue = open_tasks.filter(due_at__lt=now).filter(
-        Q(snoozed_until__isnull=True) | Q(snoozed_until__lt=now)
+def _task_exists_sql(condition: str = "") -> str:
+    """EXISTS over the open tasks of the deal of the outer query's row, plus `condition`."""
+    return (
+        f'EXISTS (SELECT 1 FROM "{Task._meta.db_table}" WHERE "deal_id" = "{Deal._meta.db_table}"."id"'
+        f' AND "status" = %s{condition})'
     )
-    return deals.annotate(has_open_task=Exists(open_tasks), has_overdue_task=Exists(overdue))
+
+
+_HAS_OPEN_TASK = _task_exists_sql()
+_HAS_OVERDUE_TASK = _task_exists_sql(
+    ' AND "due_at" < %s AND ("snoozed_until" IS NULL OR "snoozed_until" < %s)'
+)
+
+
+def with_task_flags(deals: DealQuerySet, *, now: datetime) -> DealQuerySet:
+    """Flag deals without an open task (`has_open_task`) or with an overdue one.
+
+    Written as SQL: the card move reads them with the deal it locks, and the ORM took
+    longer to build two correlated subqueries than PostgreSQL to run them. `deals` must be
+    the outer query, not a subquery (the SQL names its table)."""
+    return deals.annotate(
+        has_open_task=RawSQL(_HAS_OPEN_TASK, [TaskStatus.OPEN], output_field=BooleanField()),
+        has_overdue_task=RawSQL(
+            _HAS_OVERDUE_TASK, [TaskStatus.OPEN, now, now], output_field=BooleanField()
+        ),
+    )
 
 
 # What a card shows, as the columns `card_rows` reads, in `Card`'s order.

@@ -159,7 +159,8 @@
   // --- Moving ----------------------------------------------------------------------------
 
   async function postMove(card, origin, fields) {
-    const body = new FormData();
+    // Form-encoded rather than multipart: the server reads it without a multipart parser.
+    const body = new URLSearchParams();
     for (const [name, value] of Object.entries(fields)) {
       if (value !== null && value !== undefined) {
         body.append(name, value);
