@@ -17,6 +17,7 @@ import cProfile
 import gc
 import importlib
 import io
+import logging
 import math
 import pstats
 import resource
@@ -392,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for module in MODULES:
         importlib.import_module(module)
+    # The bench's people have no email address: the emails a flush sends its deals' owners
+    # are each recorded as skipped, with a warning per owner that says nothing about speed.
+    logging.getLogger("tasks.automation").setLevel(logging.ERROR)
     if args.list:
         for case in REGISTRY.values():
             target = f"target < {case.target:g} s" if case.target else "no target"
