@@ -331,6 +331,7 @@ def _truncate_if_empty() -> None:
     names = ", ".join(connection.ops.quote_name(table) for table in sorted(tables))
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {names}")
+    log(f"bench data: emptied {len(tables)} tables before generating")
 
 
 def remove() -> int:

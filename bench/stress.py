@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from bench import generate
 from bench.generate import BOARD_DEALS, PIPELINE_NAME
-from bench.pages import CARD
+from bench.pages import CARD, PageData
 from bench.runner import register
 from bench.web import PageCase
 from deals.models import Deal, DealStatus
@@ -35,6 +35,12 @@ class Stress(PageCase):
     max_queries: ClassVar[int | None] = 15
 
     def prepare(self) -> User:
+        # The page cases are done with their sets (this module runs last). Removed first,
+        # they leave the deal tables empty, so that the million deals' indexes grow from
+        # their own inserts (generate._truncate_if_empty), not over the pages of the sets
+        # built and removed before: with 110,000 page deals kept, the revenue dashboard
+        # took 0.53 s in a full run and 0.36 s on the same set built alone.
+        PageData.drop()
         admin, _ = generate.ensure(deals=DEALS, board_deals=BOARD_DEALS)
         self.pipeline = Pipeline.objects.get(name=PIPELINE_NAME)
         return admin
