@@ -1,4 +1,5 @@
-"""A board card's HTML, built in Python rather than by the template engine.
+"""A board card's and a column header's HTML, built in Python rather than by the template
+engine.
 
 The board shows 50 cards in each of its columns, 350 on a usual pipeline: as a template
 partial a card took about 200 µs (two `{% url %}`, localized numbers and dates, twenty
@@ -16,11 +17,12 @@ from functools import lru_cache
 from html import escape
 from urllib.parse import quote
 
+from django.templatetags.l10n import unlocalize
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString
 
-from deals.selectors.board import Card
+from deals.selectors.board import BoardColumn, Card
 from pipeline_crm.money import whole_money
 
 # A number standing for the pk in a URL reversed once per name, then replaced by each
@@ -108,3 +110,29 @@ def _task_flag(deal: Card) -> str:
     if deal.has_overdue_task:
         return ' <span class="flag flag-danger" title="A task is overdue">Task overdue</span>'
     return ""
+
+
+def render_column_header(column: BoardColumn, *, oob: bool = False) -> SafeString:
+    """A column's header: its stage, count and totals. `oob`: for a move's answer, which
+    htmx swaps in place of the header on the board. The board's script adds the columns'
+    data-count, data-total and data-weighted up into the board's summary. Built here for
+    the move's answer, where the template took 0.2 ms a header."""
+    stage = column.stage
+    name = escape(stage.name)
+    add_url = escape(reverse("deals:quick-add", args=[stage.pipeline_id]))
+    noun = "deal" if column.count == 1 else "deals"
+    swap = ' hx-swap-oob="true"' if oob else ""
+    return SafeString(
+        f'<header id="column-header-{stage.pk}" class="column-header" data-stage-id="{stage.pk}"'
+        f' data-count="{column.count}" data-total="{unlocalize(column.total)}"'
+        f' data-weighted="{unlocalize(column.weighted)}"{swap}>'
+        f'<div class="column-title"><h2 class="h6 mb-0">{name}</h2>'
+        f' <span class="badge text-bg-light" title="Probability">{stage.probability}%</span>'
+        f' <a class="column-add ms-auto" href="{add_url}?stage={stage.pk}"'
+        f' title="Add a deal to {name}" aria-label="Add a deal to {name}">'
+        f'<i class="bi bi-plus-lg" aria-hidden="true"></i></a></div>'
+        f'<div class="column-figures"><span data-figure="count">{column.count} {noun}</span>'
+        f' <span data-figure="total">{whole_money(column.total)}</span>'
+        f' <span data-figure="weighted" title="Weighted: value × {stage.probability}%">'
+        f"≈ {whole_money(column.weighted)}</span></div></header>"
+    )

@@ -12,9 +12,9 @@ from django.template.defaultfilters import floatformat
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
-from deals.cards import render_cards, short_date
+from deals.cards import render_cards, render_column_header, short_date
 from deals.models import Deal
-from deals.selectors.board import Card, card_rows, decorate_cards
+from deals.selectors.board import BoardColumn, Card, card_rows, decorate_cards
 from deals.tests.factories import AccountFactory, DealFactory
 from pipeline_crm.money import whole_money
 from pipeline_crm.tests.factories import UserFactory
@@ -107,3 +107,26 @@ def test_a_card_flags_a_past_close_date_rotting_and_the_next_step(pipeline, rep)
     assert "deal-close" not in html
     assert "Rotting" not in html
     assert "Task overdue" in html
+
+
+def test_a_column_header_shows_its_stage_count_and_totals_escaped(pipeline):
+    lead = stage(pipeline, "Lead")
+    lead.name, lead.probability = "R&D <qualified>", 25
+    header = render_column_header(BoardColumn(stage=lead, count=3, total=Decimal("6001.50")))
+    assert '<h2 class="h6 mb-0">R&amp;D &lt;qualified&gt;</h2>' in header
+    assert 'data-count="3" data-total="6001.50" data-weighted="1500.375"' in header
+    assert ">3 deals<" in header
+    assert ">$6,002<" in header
+    assert ">≈ $1,500<" in header
+    quick_add = reverse("deals:quick-add", args=[pipeline.pk])
+    assert f'href="{quick_add}?stage={lead.pk}"' in header
+    assert "hx-swap-oob" not in header
+
+
+def test_a_moves_column_header_replaces_the_boards_and_counts_one_deal(pipeline):
+    header = render_column_header(
+        BoardColumn(stage=stage(pipeline, "Lead"), count=1, total=Decimal(0)), oob=True
+    )
+    assert 'hx-swap-oob="true"' in header
+    assert ">1 deal<" in header
+    assert ">$0<" in header
