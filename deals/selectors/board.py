@@ -105,16 +105,17 @@ def board_deals(
 
 
 def _task_exists_sql(condition: str = "") -> str:
-    """EXISTS over the open tasks of the deal of the outer query's row, plus `condition`."""
+    """EXISTS over the open tasks (aliased `t`) of the deal of the outer query's row, plus
+    `condition`."""
     return (
-        f'EXISTS (SELECT 1 FROM "{Task._meta.db_table}" WHERE "deal_id" = "{Deal._meta.db_table}"."id"'
-        f' AND "status" = %s{condition})'
+        f'EXISTS (SELECT 1 FROM "{Task._meta.db_table}" t'
+        f' WHERE t.deal_id = "{Deal._meta.db_table}".id AND t.status = %s{condition})'
     )
 
 
 _HAS_OPEN_TASK = _task_exists_sql()
 _HAS_OVERDUE_TASK = _task_exists_sql(
-    ' AND "due_at" < %s AND ("snoozed_until" IS NULL OR "snoozed_until" < %s)'
+    " AND t.due_at < %s AND (t.snoozed_until IS NULL OR t.snoozed_until < %s)"
 )
 
 
