@@ -4,7 +4,9 @@ Each case builds its own pipeline "Bench http" (sales-cycle-8) with 10,000 open 
 their creation StageChange rows (one INSERT … SELECT each), starts gunicorn on a free local
 port with the suite's environment, and removes both again in teardown. The requests carry
 `X-Forwarded-Proto: https`, as behind the production proxy: with DEBUG off, plain HTTP is
-redirected. Clients log in with a session made by Django's test client (no password hashing,
+redirected. As in production, gunicorn reads sessions from a shared Redis cache (`CACHE_URL`,
+here BENCH_CACHE_URL, default database 15 of the local Redis), and from PostgreSQL when no
+Redis answers there (the details say which). Clients log in with a session made by Django's test client (no password hashing,
 no login throttling rows) and send the CSRF cookie back as X-CSRFToken, as board.js does.
 
 Only the client side runs in the suite's process: the queries run in the gunicorn workers and
@@ -31,9 +33,12 @@ from datetime import timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
+import redis
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX as SESSION_CACHE_PREFIX
 from django.contrib.sessions.models import Session
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
@@ -57,6 +62,8 @@ ACCOUNT_NAME = "Bench http account"
 WORKERS = int(os.environ.get("BENCH_HTTP_WORKERS", "2"))
 # As production (.env.example): a worker keeps its database connection between requests.
 CONN_MAX_AGE = "60"
+# As production (README): sessions read from Redis, not from PostgreSQL on every request.
+CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15")
 STARTUP_TIMEOUT = 60
 REQUEST_TIMEOUT = 120
 CLIENTS = 8
@@ -93,6 +100,13 @@ def _cpu_seconds(pids: list[int]) -> float:
             fields = stat.read().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except (redis.RedisError, ValueError):
+        return False
 
 
 def _free_port() -> int:
@@ -151,6 +165,9 @@ class HttpCase(Case):
 
     def setup(self) -> None:
         self.session_keys: list[str] = []
+        self.cache_url = CACHE_URL if _redis_answers(CACHE_URL) else None
+        if self.cache_url is None:
+            log(f"{self.name}: no Redis at {CACHE_URL}: gunicorn reads sessions from PostgreSQL")
         self._remove()
         self.now = timezone.now()
         self.admin = User.objects.create(
@@ -223,6 +240,8 @@ class HttpCase(Case):
             "ALLOWED_HOSTS": f"{os.environ.get('ALLOWED_HOSTS', 'testserver')},127.0.0.1",
             "DATABASE_CONN_MAX_AGE": CONN_MAX_AGE,
         }
+        if self.cache_url:
+            environment["CACHE_URL"] = self.cache_url
         # Open for the server's life; _stop_server closes it.
         self.output = tempfile.TemporaryFile()  # noqa: SIM115
         command = [
@@ -295,6 +314,11 @@ class HttpCase(Case):
             "open deals": DEALS,
             "gunicorn sync workers": WORKERS,
             "queries": "run in the gunicorn workers, not counted",
+            "sessions": (
+                f"cached in Redis ({self.cache_url}), as in production"
+                if self.cache_url
+                else "read from PostgreSQL (no Redis answered)"
+            ),
         }
 
     def teardown(self) -> None:
@@ -319,8 +343,13 @@ class HttpCase(Case):
         self.server = None
 
     def _remove(self) -> None:
+        keys = getattr(self, "session_keys", [])
+        if keys and getattr(self, "cache_url", None):
+            sessions = RedisCache(self.cache_url, {})
+            sessions.delete_many([SESSION_CACHE_PREFIX + key for key in keys])
+            sessions.close()
         with transaction.atomic():
-            Session.objects.filter(session_key__in=getattr(self, "session_keys", [])).delete()
+            Session.objects.filter(session_key__in=keys).delete()
             pipeline = Pipeline.objects.filter(name=PIPELINE_NAME).first()
             if pipeline is not None:
                 Deal.objects.filter(pipeline=pipeline).delete()
