@@ -609,7 +609,14 @@ class _Plan:
         for start in range(0, len(self.deals), BATCH_SIZE):
             batch = self.deals[start : start + BATCH_SIZE]
             create_deals_with_history([self._draft(deal, by=by) for deal in batch])
-        bring_back_accounts(self.archived_accounts_of_open_deals())
+        # Every existing account of an open deal, not only those archived when the file
+        # was read: one archived meanwhile comes back too (`bring_back_accounts` locks).
+        new_accounts = {account.pk for account in self.new_accounts}
+        bring_back_accounts(
+            planned.account.pk
+            for planned in self.deals
+            if planned.stage.kind == StageKind.OPEN and planned.account.pk not in new_accounts
+        )
 
     def archived_accounts_of_open_deals(self) -> set[int]:
         """The archived accounts that open deals of the file bring back."""

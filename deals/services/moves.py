@@ -82,15 +82,32 @@ def _enter_stage(
         deal.lost_reason = lost_reason if to_stage.kind == StageKind.LOST else None
 
 
+def lock_accounts(accounts: QuerySet[Account], *, archiving: bool = False) -> None:
+    """Lock the rows of `accounts` (in key order, so two writers never deadlock) until
+    the transaction ends: what archives an account and what opens a deal of it take turns.
+
+    Archiving takes `FOR UPDATE`, which also waits for a deal being inserted on the account
+    (its foreign key check holds a key-share lock); opening a deal takes `FOR NO KEY UPDATE`.
+    Each then reads the account's state in a new statement, after the other committed:
+    the archive sees the open deal and refuses, or the opening sees the archive and undoes
+    it. Without the locks, each saw the other's rows as they were before it, and an account
+    could end archived with an open deal."""
+    rows = accounts.select_for_update(no_key=not archiving).order_by("pk").values_list("pk")
+    list(rows)
+
+
 def bring_back_accounts(account_ids: Iterable[int] | QuerySet) -> int:
     """Restore the archived ones of `account_ids` (ids, or a query of them, kept in the
     database), the accounts of deals open again or newly: an open deal is live pipeline, so
     its account cannot stay out of the lists (the rule `archive_account` keeps from the
-    other side). Returns how many came back."""
+    other side). Call it after the deals are written, in their transaction. Returns how
+    many came back."""
     ids = account_ids if isinstance(account_ids, QuerySet) else set(account_ids)
     if not isinstance(ids, QuerySet) and not ids:
         return 0
-    return Account.objects.filter(pk__in=ids, is_archived=True).update(is_archived=False)
+    accounts = Account.objects.filter(pk__in=ids)
+    lock_accounts(accounts)
+    return accounts.filter(is_archived=True).update(is_archived=False)
 
 
 # Cards sit this far apart in a column, so a card dropped between two others takes the
@@ -391,6 +408,8 @@ def create_deal(
     StageChange.objects.create(
         deal=deal, from_stage=None, to_stage=stage, by=by, changed_at=created_at
     )
+    if stage.kind == StageKind.OPEN:
+        bring_back_accounts([account.pk])  # archived while the deal was being added
     return deal
 
 

@@ -31,6 +31,7 @@ from deals.services.moves import (
     _save_in_column,
     bring_back_accounts,
     create_deal,
+    lock_accounts,
 )
 
 
@@ -325,6 +326,7 @@ def _has_open_deals() -> Exists:
     )
 
 
+@transaction.atomic
 def archive_account(account: Account, *, by: User | None) -> Account:
     """Archive `account`, refused (DealError) while it has open, unarchived deals.
 
@@ -334,6 +336,7 @@ def archive_account(account: Account, *, by: User | None) -> Account:
     contacts keep their own flag; lists hide them with their account. A deal that opens
     again later (restored, reopened, imported) brings the account back.
     """
+    lock_accounts(Account.objects.filter(pk=account.pk), archiving=True)
     updated = (
         Account.objects.filter(pk=account.pk, is_archived=False)
         .exclude(_has_open_deals())
@@ -357,6 +360,7 @@ def archive_accounts(accounts: QuerySet[Account], *, by: User | None) -> int:
     """Archive `accounts` in one UPDATE, or none of them (DealError naming the accounts)
     when some still have open deals; returns how many were not archived yet."""
     pending = accounts.filter(is_archived=False)
+    lock_accounts(pending, archiving=True)
     blocked = list(
         pending.filter(_has_open_deals()).order_by("name").values_list("name", flat=True)
     )

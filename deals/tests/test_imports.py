@@ -280,9 +280,10 @@ def test_the_import_runs_a_constant_number_of_queries(
     ]
     # Reads: stages, owners, accounts, contacts, sources, reasons (6). Writes: accounts,
     # contacts, sources and reasons each inserted and read back (6). Per batch of deals:
-    # the stage rows locked, column tops, deals, stage changes (4), plus 1 where SQLite
-    # splits the deals insert to stay under its limit on parameters.
-    with assert_max_queries(17):
+    # the stage rows locked, column tops, deals, stage changes (4). The existing accounts
+    # of open deals locked and brought back if archived (2). Plus 1 where SQLite splits
+    # the deals insert to stay under its limit on parameters.
+    with assert_max_queries(19):
         result = import_deals(csv_file(*lines), pipeline=pipeline, by=admin_user)
     assert result.deals == size
 
@@ -302,10 +303,11 @@ def test_the_import_adds_a_few_queries_per_batch_of_deals_not_per_deal(
         for n in range(10 * batches)
     ]
     # Once: reads of stages, owners, accounts, contacts, sources, reasons (6); the new
-    # accounts inserted (1); sources and reasons each inserted and read back (4). Per batch
+    # accounts inserted (1); sources and reasons each inserted and read back (4); the
+    # existing accounts of open deals locked and brought back if archived (2). Per batch
     # of 10 rows: one insert of new contacts (a contact per row here), then the stage rows
     # locked, the column tops, the deals and their stage changes (5).
-    with assert_max_queries(11 + 5 * batches):
+    with assert_max_queries(13 + 5 * batches):
         result = import_deals(csv_file(*lines), pipeline=pipeline, by=admin_user)
     assert result.deals == 10 * batches
     closed = sum(1 for n in range(10 * batches) if n % 3)
