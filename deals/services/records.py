@@ -211,6 +211,8 @@ def update_deal(deal: Deal, *, by: User, **changes: object) -> Deal:
     if contact is not None and contact.is_archived:
         raise ValidationError({"contact": CONTACT_IS_ARCHIVED.format(contact=contact)})
     _save_changes(deal, changed, exclude=_RELATION_FIELDS)
+    if account is not None and deal.status == DealStatus.OPEN and not deal.is_archived:
+        bring_back_accounts([account.pk])  # archived after the check above
     return deal
 
 

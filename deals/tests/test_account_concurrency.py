@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from conftest import require_or_skip
 from deals.models import Account
-from deals.services import DealError, archive_account, create_deal, move_deal
+from deals.services import DealError, archive_account, create_deal, move_deal, update_deal
 from deals.tests.factories import AccountFactory, DealFactory
 from stages.tests.factories import stage
 
@@ -102,6 +102,18 @@ def test_a_deal_added_while_its_account_is_being_archived_brings_it_back(rep, pi
 
     with Held(lambda: archive_account(account, by=rep)) as archiving:
         create_deal(title="Renewal", account=account, owner=rep, pipeline=pipeline, by=rep)
+
+    assert archiving.errors == []
+    assert not archived(account)
+
+
+def test_a_deal_given_to_an_account_being_archived_brings_it_back(rep, pipeline):
+    deal = DealFactory(pipeline=pipeline, owner=rep, account=AccountFactory(owner=rep))
+    account = AccountFactory(owner=rep)
+    as_the_form_read_it = Account.objects.get(pk=account.pk)
+
+    with Held(lambda: archive_account(account, by=rep)) as archiving:
+        update_deal(deal, by=rep, account=as_the_form_read_it)
 
     assert archiving.errors == []
     assert not archived(account)
