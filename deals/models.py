@@ -454,6 +454,7 @@ class Flush(models.Model):
     undo_error = models.TextField(blank=True)  # why the undo stopped, when it failed
     # When the owners of the moved deals were emailed (a job of its own after the flush).
     owners_notified_at = models.DateTimeField(null=True, blank=True)
+    owners_notify_error = models.TextField(blank=True)  # why emailing the owners gave up
 
     class Meta:
         ordering = ["-created_at", "-pk"]

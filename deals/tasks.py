@@ -63,9 +63,10 @@ def undo_flush_task(self, flush_id: int) -> int:
 def notify_flush_owners_task(self, flush_id: int) -> int:
     """Email the owners of the deals a finished flush moved; returns how many, 0 when done
     already."""
-    from deals.services.flush import notify_flush_owners
+    from deals.services.flush import fail_notify_owners, notify_flush_owners
 
-    return notify_flush_owners(flush_id)
+    with _recorded_when_given_up(self, fail_notify_owners, flush_id):
+        return notify_flush_owners(flush_id)
 
 
 @shared_task

@@ -368,6 +368,14 @@ def notify_flush_owners(flush_id: int, *, now: dt.datetime | None = None) -> int
     return notified
 
 
+def fail_notify_owners(flush_id: int, error: str) -> None:
+    """Record that emailing the owners gave up, shown on the job page; the catch-up then
+    stops queueing it again."""
+    Flush.objects.filter(pk=flush_id, owners_notified_at__isnull=True).update(
+        owners_notify_error=error[:2000]
+    )
+
+
 def fail_flush(flush_id: int, error: str) -> None:
     """Record that the job gave up; what it moved stays moved, and its owners hear of it
     as after a flush that finished."""
@@ -555,6 +563,7 @@ def stalled_flushes(*, now: dt.datetime) -> Iterator[tuple[str, int]]:
     unannounced = Q(
         status__in=ENDED,
         owners_notified_at__isnull=True,
+        owners_notify_error="",
         finished_at__lt=now - QUEUED_GRACE,
     )
     for pk in Flush.objects.filter(unannounced).values_list("pk", flat=True):

@@ -48,7 +48,12 @@ from deals.services.flush import (
     start_flush,
     start_scheduled_flushes,
 )
-from deals.tasks import FLUSH_RETRIES, run_flush_task, undo_flush_task
+from deals.tasks import (
+    FLUSH_RETRIES,
+    notify_flush_owners_task,
+    run_flush_task,
+    undo_flush_task,
+)
 from deals.tests.factories import DealFactory, LostReasonFactory
 from reports.tests.factories import at, deal_with_history
 from stages.models import Pipeline, StageKind
@@ -1074,6 +1079,37 @@ def test_the_owners_hear_once_even_when_their_emails_job_was_lost(
 
     assert [email.to for email in mail.outbox] == [[rep.email]]
     assert resume_stalled_flushes(now=LATER + dt.timedelta(days=1)) == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "tries"),
+    [
+        (OperationalError("could not connect to server"), 1 + FLUSH_RETRIES),
+        (ValueError("a bad address"), 1),  # retrying would only repeat it
+    ],
+)
+def test_emailing_the_owners_gives_up_says_why_and_is_not_queued_again(
+    monkeypatch, pipeline, stale, rep, admin_user, fault, tries
+):
+    flush = start_flush(ninety_days(pipeline), by=admin_user, now=NOW)
+    run_flush(flush.pk, now=LATER)
+    tried = []
+
+    def failing(flush, *, undo_until):
+        tried.append(flush.pk)
+        raise fault
+
+    monkeypatch.setattr(flush_service, "notify_flushed_owners", failing)
+    result = run_as_a_worker(notify_flush_owners_task, flush.pk)
+
+    assert result.state == "FAILURE", (result.state, result.result)
+    assert len(tried) == tries
+    flush.refresh_from_db()
+    assert flush.owners_notified_at is None
+    assert str(fault) in flush.owners_notify_error
+    assert flush.status == FlushStatus.DONE  # the deals stay flushed
+    assert resume_stalled_flushes(now=LATER + dt.timedelta(days=1)) == 0  # not forever
+    assert mail.outbox == []
 
 
 def test_finished_and_failed_flushes_are_not_resumed(flushed, pipeline, rep, admin_user):

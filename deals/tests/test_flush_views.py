@@ -441,6 +441,25 @@ def test_an_undo_asked_too_late_or_twice_is_refused_with_a_message(
     assert Flush.objects.get().restored == 2
 
 
+def test_the_job_page_says_when_the_owners_could_not_be_emailed(
+    client, django_capture_on_commit_callbacks, manager, pipeline, stale
+):
+    client.force_login(manager)
+    confirm(client, django_capture_on_commit_callbacks, criteria(pipeline))
+    flush = Flush.objects.get()
+    url = reverse("deals:flush-job", args=[flush.pk])
+    assert "were not emailed" not in text(client.get(url))
+    # As the owners' emails job leaves it when it gives up (deals/tasks.py).
+    Flush.objects.filter(pk=flush.pk).update(
+        owners_notified_at=None, owners_notify_error="could not connect to <db1>"
+    )
+
+    page = client.get(url)
+
+    assert "The deals' owners were not emailed. could not connect to <db1>" in text(page)
+    assert "&lt;db1&gt;" in page.content.decode()
+
+
 def test_a_failed_undo_says_why_and_offers_to_carry_on(
     client, django_capture_on_commit_callbacks, manager, pipeline, stale
 ):
