@@ -26,3 +26,4 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["recipient"]
     search_fields = ["subject", "recipient__username", "recipient__email"]
     date_hierarchy = "created_at"
+    exclude = ["html_body"]  # its source; the text body says the same

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
@@ -216,12 +216,15 @@ def notify(
 
     Never fails because of the broker: when it is down, the row waits for the catch-up run.
     """
-    body = render_to_string(
-        f"tasks/email/{template}.txt",
-        {**context, "recipient": recipient, "site_url": settings.SITE_URL},
-    )
+    subject = subject[:200]
+    context = {**context, "recipient": recipient, "site_url": settings.SITE_URL}
     notification = Notification.objects.create(
-        recipient=recipient, subject=subject[:200], body=body, task=task, deal=deal
+        recipient=recipient,
+        subject=subject,
+        body=render_to_string(f"tasks/email/{template}.txt", context),
+        html_body=render_to_string(f"tasks/email/{template}.html", {**context, "subject": subject}),
+        task=task,
+        deal=deal,
     )
     from tasks.tasks import send_notification as send_notification_task  # import cycle
 
@@ -251,7 +254,10 @@ def send_notification(notification_id: int, *, now: datetime | None = None) -> b
         logger.warning("Notification %s skipped: %s", notification_id, NO_EMAIL_ADDRESS)
         return False
     try:
-        send_mail(notification.subject, notification.body, None, [address])
+        email = EmailMultiAlternatives(notification.subject, notification.body, to=[address])
+        if notification.html_body:  # rows written before HTML emails have none
+            email.attach_alternative(notification.html_body, "text/html")
+        email.send()
     except Exception:
         Notification.objects.filter(pk=notification_id, sent_at=now).update(sent_at=None)
         raise

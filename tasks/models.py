@@ -108,6 +108,7 @@ class Notification(models.Model):
     )
     subject = models.CharField(max_length=200)
     body = models.TextField()
+    html_body = models.TextField(blank=True)  # the same email as HTML, sent beside `body`
     task = models.ForeignKey(
         Task, models.CASCADE, null=True, blank=True, related_name="notifications"
     )

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import override_settings
 
+from deals.tests.factories import DealFactory
 from pipeline_crm.tests.factories import UserFactory
 from tasks.automation import (
     NO_EMAIL_ADDRESS,
@@ -157,3 +158,30 @@ def test_the_scan_costs_a_fixed_number_of_queries_per_due_task(rep, assert_max_q
     # 1 scan + per task: claim, read with joins, insert notification (+ savepoints, ignored).
     with assert_max_queries(1 + 3 * 3):
         assert send_due_reminders() == 3
+
+
+def test_the_email_has_an_html_part_with_what_was_typed_escaped(run, rep, settings):
+    settings.SITE_URL = "https://crm.example.com"
+    deal = DealFactory(title="Acme <b>renewal</b>", owner=rep)
+    TaskFactory(title="Call <Acme>", assignee=rep, deal=deal, due_at=NOW - timedelta(minutes=1))
+
+    run()
+
+    (email,) = mail.outbox
+    assert "Your task is due: Call <Acme>" in email.body  # the text part as typed
+    ((html, mimetype),) = email.alternatives
+    assert mimetype == "text/html"
+    assert "Call &lt;Acme&gt;" in html
+    assert "Acme &lt;b&gt;renewal&lt;/b&gt;" in html
+    assert "<Acme>" not in html and "<b>" not in html
+    assert f'href="https://crm.example.com{deal.get_absolute_url()}"' in html
+    assert 'href="https://crm.example.com/tasks/"' in html
+
+
+def test_an_email_written_before_html_parts_goes_out_as_text_alone(rep):
+    notification = Notification.objects.create(recipient=rep, subject="Due: Call", body="Hi")
+
+    assert send_notification(notification.pk)
+
+    (email,) = mail.outbox
+    assert (email.body, email.alternatives) == ("Hi", [])
