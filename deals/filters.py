@@ -186,7 +186,9 @@ class DealFilterSet(_ListFilterSet):
     closed_to = django_filters.DateFilter(
         "closed_at", "date__lte", label="Closed to", widget=DATE_INPUT
     )
-    team = django_filters.ChoiceFilter("owner__team", label="Owner's team", empty_label="Any team")
+    team = django_filters.ChoiceFilter(
+        label="Owner's team", empty_label="Any team", method="filter_team"
+    )
     # Set by the reports' links (see link_filters).
     mine = django_filters.BooleanFilter(
         label="In my reports", method="filter_mine", widget=forms.HiddenInput
@@ -239,6 +241,11 @@ class DealFilterSet(_ListFilterSet):
         if not self.user.is_crm_admin:
             teams = teams.filter(Q(manager=self.user) | Q(pk=self.user.team_id))
         return list(teams.values_list("pk", "name"))
+
+    def filter_team(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """The deals of the team's people (`Team.people`: its manager too), as the reports
+        count them."""
+        return queryset.filter(owner__in=Team(pk=value).people())
 
     def filter_mine(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         """The deals of the people whose figures the user reads in reports."""

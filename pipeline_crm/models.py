@@ -34,6 +34,12 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def people(self) -> models.QuerySet[User]:
+        """Whose figures count as the team's (reports, the deal list's team filter): its
+        members, and its manager when they are on no team, as a manager often leads a team
+        without being one of its members."""
+        return User.objects.filter(Q(team=self) | Q(team__isnull=True, managed_teams=self))
+
 
 def display_name(first_name: str, last_name: str, username: str) -> str:
     """How a person is named on every page: full name, else username. A function of the

@@ -70,7 +70,10 @@ def _narrowed(rows: QuerySet, user: User, person: str, pipeline_field: str, **ch
     """`rows` of the people `user` reports on (`person` names the row's person), with the
     chosen pipeline, team and owner; None leaves a filter out."""
     rows = rows.filter(reported_by(user, person))
-    fields = {"pipeline": pipeline_field, "team": f"{person}__team", "owner": person}
+    team = chosen.pop("team", None)
+    if team is not None:
+        rows = rows.filter(**{f"{person}__in": team.people()})
+    fields = {"pipeline": pipeline_field, "owner": person}
     for name, value in chosen.items():
         if value is not None:
             rows = rows.filter(**{fields[name]: value})

@@ -22,6 +22,7 @@ NO_TEAM = "No team"
 SUBTOTAL = "{team} subtotal"
 TOTAL = "Total"
 INACTIVE = "{person} (inactive)"
+MANAGER = "{person} (manager)"
 TEAM_NOTE = (
     "Activities logged, deals created, won and lost in the period; open pipeline and stale "
     "deals now. Stale: open deals without activity for longer than their stage's rotting "
@@ -126,7 +127,7 @@ def revenue_table(people: list[PersonFigures], *, period: Period, links: DealLin
 
 
 def _label(row: PersonFigures) -> str:
-    person = str(row.person)
+    person = MANAGER.format(person=row.person) if row.leads else str(row.person)
     return person if row.person.is_active else INACTIVE.format(person=person)
 
 

@@ -95,6 +95,7 @@ _FIELD_NAMES = tuple(f.name for f in fields(Figures))
 class PersonFigures:
     person: User
     figures: Figures
+    leads: bool = False  # counted in the team they manage, not being on a team
 
 
 @dataclass
@@ -145,7 +146,9 @@ def team_figures(
     owner: User | None = None,
 ) -> list[TeamGroup]:
     """The figures of the people `user` reports on, under the report's filters, grouped by
-    team (by name; the people without a team last), people by name within a team."""
+    team (by name; the people without a team last), people by name within a team. A
+    manager on no team counts in the team they manage (`Team.people`), the first by name
+    when they manage several and no team is chosen."""
     scope = {"pipeline": pipeline, "team": team, "owner": owner}
     by_person: dict[int, Figures] = defaultdict(Figures)
     deals = report_deals(user, **scope)
@@ -157,13 +160,16 @@ def team_figures(
 
     people = report_people(user).filter(Q(is_active=True) | Q(pk__in=counted))
     if team is not None:
-        people = people.filter(team=team)
+        people = people.filter(pk__in=team.people())
     if owner is not None:
         people = people.filter(pk=owner.pk)
     groups: dict[int | None, TeamGroup] = {}
-    for person in people.select_related("team"):
-        group = groups.setdefault(person.team_id, TeamGroup(person.team))
-        group.people.append(PersonFigures(person, by_person.get(person.pk, Figures())))
+    for person in people.select_related("team").prefetch_related("managed_teams"):
+        led = person.team is None and (team or next(iter(person.managed_teams.all()), None))
+        counted_in = led or person.team
+        group = groups.setdefault(counted_in and counted_in.pk, TeamGroup(counted_in))
+        figures = by_person.get(person.pk, Figures())
+        group.people.append(PersonFigures(person, figures, leads=bool(led)))
     return sorted(groups.values(), key=lambda g: (g.team is None, g.team.name if g.team else ""))
 
 

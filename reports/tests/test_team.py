@@ -93,7 +93,8 @@ CAROL = [
     "1",
 ]  # noqa: E501
 TEAM_B = ["Team B subtotal", *CAROL[1:]]
-DAVE = ["Dave Dunn", "0", "0", "0", "0", "0", "0", "$0", "—", "$0", "$0", "—", "0"]
+# Dave manages Team B without being on a team: he counts in it.
+DAVE = ["Dave Dunn (manager)", "0", "0", "0", "0", "0", "0", "$0", "—", "$0", "$0", "—", "0"]
 ERIN = ["Erin Evans", "0", "1", "0", "0", "0", "0", "$0", "—", "$0", "$0", "—", "0"]
 NO_TEAM = ["No team subtotal", *ERIN[1:]]
 TOTAL = [
@@ -217,13 +218,13 @@ def test_admin_sees_every_rep_grouped_by_team_with_subtotals(client, frozen, dat
     response = get_team(client, admin_user)
     table = response.context["team_table"]
     assert [c.label for c in table.columns] == HEADER
-    assert texts(table) == [ALICE, BOB, TEAM_A, CAROL, TEAM_B, DAVE, ERIN, NO_TEAM, TOTAL]
+    assert texts(table) == [ALICE, BOB, TEAM_A, CAROL, DAVE, TEAM_B, ERIN, NO_TEAM, TOTAL]
 
 
 def test_subtotal_rows_are_marked_on_the_page(client, frozen, data, admin_user):
     response = get_team(client, admin_user)
     table = response.context["team_table"]
-    assert table.subtotals == {2, 4, 7}
+    assert table.subtotals == {2, 5, 7}
     html = response.content.decode()
     assert html.count('class="report-subtotal"') == 3
     assert '<th scope="row" data-value="Team A subtotal">Team A subtotal</th>' in html
@@ -248,8 +249,25 @@ def test_a_rep_sees_only_their_own_row(client, frozen, data, rep):
 
 def test_a_manager_sees_their_teams_and_themselves(client, frozen, data, manager):
     table = get_team(client, manager).context["team_table"]
-    dave_total = ["No team subtotal", *DAVE[1:]]
-    assert texts(table) == [CAROL, TEAM_B, DAVE, dave_total, ["Total", *CAROL[1:]]]
+    assert texts(table) == [CAROL, DAVE, ["Total", *CAROL[1:]]]
+
+
+def test_a_manager_on_no_team_counts_in_the_team_they_manage_and_its_filter(
+    client, frozen, data, admin_user, manager, team_b
+):
+    deal = deal_with_history(
+        data, manager, [("Lead", "2026-02-01"), ("Won", "2026-03-01")], value=700
+    )
+    log(manager, ActivityKind.MEETING, at("2026-03-05"), deal=deal)
+    dave = ["Dave Dunn (manager)", "0", "0", "1", "0", "1", "1", "$700", "100.0 %", "$0", "$0"]
+
+    table = get_team(client, admin_user, team=team_b.pk).context["team_table"]
+
+    assert [row[:11] for row in texts(table)[1:]] == [dave, ["Total", *TEAM_B_WITH_DAVE]]
+    assert listed(client, table.footer[7].url) == (2, Decimal(5700))  # won revenue: both
+
+
+TEAM_B_WITH_DAVE = ["0", "0", "3", "0", "3", "2", "$5,700", "100.0 %", "$2,500", "$250"]
 
 
 def test_team_and_owner_filters_narrow_the_rows(
@@ -403,13 +421,13 @@ def test_charts_of_activity_and_won_revenue_by_rep(client, frozen, data, admin_u
         ["Carol Clark", "0", "0", "2", "0"],
         ["Bob Baker", "0", "1", "0", "0"],
         ["Erin Evans", "0", "1", "0", "0"],
-        ["Dave Dunn", "0", "0", "0", "0"],
+        ["Dave Dunn (manager)", "0", "0", "0", "0"],
     ]
     assert texts(revenue) == [
         ["Carol Clark", "$5,000", "1"],
         ["Alice Archer", "$4,000", "2"],
         ["Bob Baker", "$2,000", "1"],
-        ["Dave Dunn", "$0", "0"],
+        ["Dave Dunn (manager)", "$0", "0"],
         ["Erin Evans", "$0", "0"],
     ]
     html = response.content.decode()
