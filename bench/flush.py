@@ -130,9 +130,11 @@ FORGET_FLUSHES_SQL = (
 
 # The job alone in a fresh process, as a worker runs it: its peak resident memory.
 WORKER_CODE = """
-import json, sys, time
+import json, logging, sys, time
 import django
 django.setup()
+# As in the runner: the bench's people have no email address (a warning each).
+logging.getLogger("tasks.automation").setLevel(logging.ERROR)
 from deals.services.flush import run_flush
 def status(field):
     with open("/proc/self/status") as lines:
