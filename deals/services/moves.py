@@ -92,8 +92,9 @@ def lock_accounts(accounts: QuerySet[Account], *, archiving: bool = False) -> No
     the archive sees the open deal and refuses, or the opening sees the archive and undoes
     it. Without the locks, each saw the other's rows as they were before it, and an account
     could end archived with an open deal."""
-    rows = accounts.select_for_update(no_key=not archiving).order_by("pk").values_list("pk")
-    list(rows)
+    # Any query of accounts (an admin action's may be DISTINCT, which FOR UPDATE refuses).
+    rows = Account.objects.filter(pk__in=accounts.values("pk"))
+    list(rows.select_for_update(no_key=not archiving).order_by("pk").values_list("pk"))
 
 
 def bring_back_accounts(account_ids: Iterable[int] | QuerySet) -> int:

@@ -2,7 +2,7 @@
 
 Each test holds one side's transaction open on its own connection and runs the other side
 meanwhile; the held side commits half a second later. Whichever goes first, the account
-must not end archived with an open deal."""
+must not end archived with an open deal. Last, the lock taken on any query of accounts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from django.db import connection, transaction
 
 from conftest import require_or_skip
 from deals.models import Account
-from deals.services import DealError, archive_account, create_deal, move_deal, update_deal
+from deals.services import (
+    DealError,
+    archive_account,
+    archive_accounts,
+    create_deal,
+    move_deal,
+    update_deal,
+)
 from deals.tests.factories import AccountFactory, DealFactory
 from stages.tests.factories import stage
 
@@ -117,3 +124,14 @@ def test_a_deal_given_to_an_account_being_archived_brings_it_back(rep, pipeline)
 
     assert archiving.errors == []
     assert not archived(account)
+
+
+def test_accounts_chosen_by_any_query_can_be_archived(rep):
+    accounts = [AccountFactory(owner=rep, name=name) for name in ("Acme", "Initech")]
+
+    archived_now = archive_accounts(
+        Account.objects.filter(name__in=["Acme", "Initech"]).distinct(), by=rep
+    )
+
+    assert archived_now == 2
+    assert all(archived(account) for account in accounts)
