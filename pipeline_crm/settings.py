@@ -207,8 +207,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Celery: without a broker, tasks run in the web process as they are queued. Eager mode
 # still takes a producer to serialise a job's arguments: kombu's in-memory transport, not
 # its default AMQP on a host nobody named (a warning on the first job of each process).
+# Only in eager mode: a worker elsewhere would never see what went into this process's memory.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not env_str("CELERY_BROKER_URL"))
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://localhost/"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or (
+    "memory://localhost/" if CELERY_TASK_ALWAYS_EAGER else ""
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_ACCEPT_CONTENT = ["json"]

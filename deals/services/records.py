@@ -336,7 +336,8 @@ def archive_account(account: Account, *, by: User | None) -> Account:
     forecast with, so its owner decides its fate (close it, archive it, or give it to
     another account). Closed deals stay as they are and keep counting in reports. The
     contacts keep their own flag; lists hide them with their account. A deal that opens
-    again later (restored, reopened, imported) brings the account back.
+    again later (restored, reopened, imported), or is added or given to it while this runs,
+    brings the account back (`lock_accounts`).
     """
     lock_accounts(Account.objects.filter(pk=account.pk), archiving=True)
     updated = (
