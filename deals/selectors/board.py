@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import BooleanField, Count, F, Q, Sum, Window
 from django.db.models.expressions import RawSQL
@@ -327,7 +328,10 @@ def _first_card_rows(rows, *, stage_ids: list[int]) -> list[tuple]:
         return list(ranked.filter(rank__lte=BOARD_PAGE_SIZE).order_by("stage", *order))
     part = rows.filter(stage_id=_STAGE_SLOT).order_by(*order)[:BOARD_PAGE_SIZE]
     query = part.query
-    sql, params = query.sql_with_params()
+    try:
+        sql, params = query.sql_with_params()
+    except EmptyResultSet:  # a filter nothing can match: rotting where no stage rots
+        return []
     slots = [index for index, param in enumerate(params) if param == _STAGE_SLOT]
     # The rows' columns in the order the SQL selects them, which values_list() reorders.
     selected = [*query.extra_select, *query.values_select, *query.annotation_select]

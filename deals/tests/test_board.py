@@ -199,6 +199,18 @@ def test_filter_rotting_only(client, rep, pipeline):
     assert response.context["board"].count == 1
 
 
+def test_rotting_only_on_a_pipeline_where_no_stage_rots_shows_an_empty_board(client, rep, pipeline):
+    pipeline.stages.update(rotting_days=0)
+    make_deals(pipeline, rep, 2)
+    client.force_login(rep)
+
+    response = client.get(board_url(pipeline, rotting="on"))
+
+    assert response.status_code == 200
+    assert card_ids(response) == []
+    assert response.context["board"].count == 0
+
+
 def test_filtered_headers_total_only_the_matching_deals(client, rep, other_rep, pipeline):
     make_deals(pipeline, rep, 2, value=Decimal("100"))
     make_deals(pipeline, other_rep, 3, value=Decimal("1000"))
