@@ -98,11 +98,8 @@ def column(request: HttpRequest, pipeline_id: int, stage_id: int) -> HttpRespons
         pipeline__is_active=True,
         kind=StageKind.OPEN,
     )
-    try:
-        offset = int(request.GET.get("offset", "0"))
-    except ValueError:
-        offset = -1
-    if offset < 0:
+    offset = parse_id(request.GET.get("offset", "0"))
+    if offset is None:
         return HttpResponse("offset must be a whole number ≥ 0.", status=400)
     filters = BoardFilterForm(request.GET, user=request.user).filters()
     cards = column_page(

@@ -1,8 +1,10 @@
-"""Reading a database id from user input (a query string, a form's raw data)."""
+"""Reading a database id, or any whole number the database compares with its 64-bit
+integers (a page offset), from user input (a query string, a form's raw data)."""
 
 from __future__ import annotations
 
-# More digits than a 64-bit id can have: such a value names no row.
+# More digits than a 64-bit integer can have: such a value names no row, and PostgreSQL
+# refuses it as a parameter ("bigint out of range").
 MAX_ID_DIGITS = 18
 
 
