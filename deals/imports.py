@@ -62,6 +62,9 @@ LOOKUP_SLICE = 500
 
 NOT_UTF8 = "the file is not UTF-8 text; save it as “CSV UTF-8”."
 NOT_CSV = "the file is not valid CSV ({error})."
+# Text holds no NUL byte (PostgreSQL refuses to store one); a UTF-16 file has one in every
+# ASCII character.
+NUL_BYTE = "the file holds a NUL byte, which text does not; save it as “CSV UTF-8”."
 EMPTY_FILE = "the file is empty; its first line must name the columns."
 UNKNOWN_COLUMN = "unknown column “{name}”; the columns are {columns}."
 UNNAMED_COLUMN = "column {number} has no name."
@@ -250,6 +253,9 @@ def _read_records(file: IO[bytes], errors: list[LineError]) -> list[tuple[int, l
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         errors.append(LineError(raw[: error.start].count(b"\n") + 1, NOT_UTF8))
+        return []
+    if "\x00" in text:
+        errors.append(LineError(text[: text.index("\x00")].count("\n") + 1, NUL_BYTE))
         return []
     header_line = text.split("\n", 1)[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","

@@ -437,6 +437,29 @@ def test_a_file_that_is_not_utf8_is_refused_at_its_line(pipeline, rep, admin_use
     ]
 
 
+def test_a_nul_byte_is_refused_at_its_line(pipeline, rep, admin_user):
+    file = io.BytesIO(
+        b"title,account,owner,stage\nBig deal,Acme,alice,Lead\nBig\x00deal,Acme,alice,Lead\n"
+    )
+
+    result = import_deals(file, pipeline=pipeline, by=admin_user)
+
+    assert [str(error) for error in result.errors] == [
+        "line 3: the file holds a NUL byte, which text does not; save it as “CSV UTF-8”."
+    ]
+    assert not Deal.objects.exists()
+
+
+def test_a_utf16_file_is_refused(pipeline, rep, admin_user):
+    file = io.BytesIO("title,account,owner,stage\nDeal,Acme,alice,Lead\n".encode("utf-16-le"))
+
+    result = import_deals(file, pipeline=pipeline, by=admin_user)
+
+    assert [str(error) for error in result.errors] == [
+        "line 1: the file holds a NUL byte, which text does not; save it as “CSV UTF-8”."
+    ]
+
+
 def test_an_empty_file_is_refused(pipeline, admin_user):
     result = import_deals(io.BytesIO(b""), pipeline=pipeline, by=admin_user)
     assert [str(error) for error in result.errors] == [
