@@ -90,6 +90,7 @@ CLOSED_AT_ON_OPEN = "closed_at must be empty for a deal in the open stage “{st
 LOST_REASON_REQUIRED = "lost_reason is required for a deal in the lost stage “{stage}”."
 LOST_REASON_NOT_LOST = "lost_reason is only for lost deals, and “{stage}” is not a lost stage."
 CLOSED_BEFORE_CREATED = "closed_at {closed} is before created_at {created}."
+IN_THE_FUTURE = "{column} {day} is in the future; history only holds days up to today."
 NO_START_STAGE = "“{pipeline}” has no open stage to create a closed deal in."
 REFUSED_BY_DATABASE = "the database refused the import ({error}); nothing was saved."
 
@@ -556,6 +557,10 @@ class _Plan:
         self, row: ImportRow, stage: Stage, fail: Fail
     ) -> tuple[datetime | None, datetime | None]:
         """When the deal was created and closed, and whether the stage allows it."""
+        today = timezone.localdate(self.now)
+        for column, day in (("created_at", row.created_at), ("closed_at", row.closed_at)):
+            if day and day > today:
+                fail(IN_THE_FUTURE.format(column=column, day=day))
         closed_at = _midnight(row.closed_at) if row.closed_at else None
         if stage.kind == StageKind.OPEN:
             if row.closed_at:

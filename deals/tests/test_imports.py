@@ -348,6 +348,14 @@ BAD_ROWS = [
         "line 3: closed_at 2025-01-02 is before created_at 2025-02-01.",
     ),
     (
+        "Deal,Acme,alice,Won,,2025-02-01,9999-12-31,,,,,",
+        "line 3: closed_at 9999-12-31 is in the future; history only holds days up to today.",
+    ),
+    (
+        "Deal,Acme,alice,Lead,,9999-12-31,,,,,,",
+        "line 3: created_at 9999-12-31 is in the future; history only holds days up to today.",
+    ),
+    (
         "Deal,Acme,alice,Won,,2025-02-01,,,,,,",
         "line 3: closed_at is required for a deal in the won stage “Won”.",
     ),
