@@ -37,8 +37,8 @@ MONTHS_NOTE = (
 APART_NOTE = "Open deals not in the months above, weighted by their stage's {mode} probability."
 ACCURACY_NOTE = (
     "Forecast: on the quarter's first day, the weighted value of the deals then open and "
-    "expected to close in the quarter, each at the configured probability of the stage it was "
-    "in that day. Won: every deal won in the quarter. Error: |won − forecast| in % of won; the "
+    "expected to close in the quarter, each at the probability configured that day for the "
+    "stage it was in. Won: every deal won in the quarter. Error: |won − forecast| in % of won; the "
     "footer gives the mean over the quarters with one. Expected close dates and values are "
     "today's: they are not versioned."
 )

@@ -7,8 +7,9 @@ count in the month they were won. Open deals without an expected close date, wit
 has passed, or with one after the window are counted apart.
 
 The accuracy check rebuilds, for each past quarter, the weighted pipeline expected to close
-in it as it stood on its first day (reports/selectors/history.py) and sets it against what
-was won in it. Expected close dates and values are today's: they are not versioned.
+in it as it stood on its first day, at the stage probabilities configured that day
+(reports/selectors/history.py), and sets it against what was won in it. Expected close
+dates and values are today's: they are not versioned.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.db.models import Count, DecimalField, Expression, F, Q, QuerySet, Su
 
 from deals.models import Deal, DealStatus
 from reports.periods import Period, add_months, calendar_unit, month_starts, quarter_of
-from reports.selectors.history import probability_then
+from reports.selectors.history import probabilities_at, probability_then
 from reports.selectors.learned import probability_case, recent_learned_probabilities
 from stages.models import Pipeline
 
@@ -199,19 +200,22 @@ def accuracy_quarters(today: dt.date) -> list[Period]:
 def forecast_accuracy(deals: QuerySet[Deal], *, today: dt.date) -> list[QuarterAccuracy]:
     """For each of the last four complete quarters, the weighted pipeline of `deals`
     expected to close in it as it stood on its first day (deals created before it began
-    and open then, weighted by the configured probability of the stage they were in), and
-    what was won in it. One query."""
+    and open then, weighted by the probability of the stage they were in as configured
+    that day), and what was won in it. Two queries."""
     quarters = accuracy_quarters(today)
+    probabilities = probabilities_at(*(quarter.start_at for quarter in quarters))
     aggregates: dict[str, object] = {}
     relevant = Q()
-    for index, quarter in enumerate(quarters):
+    for index, (quarter, then) in enumerate(zip(quarters, probabilities, strict=True)):
         expected = Q(
             created_at__lt=quarter.start_at,
             expected_close_date__gte=quarter.start,
             expected_close_date__lte=quarter.end,
         )
         aggregates[f"forecast{index}"] = Sum(
-            F("value") * probability_then(quarter.start_at), filter=expected, output_field=WEIGHTED
+            F("value") * probability_then(quarter.start_at, then),
+            filter=expected,
+            output_field=WEIGHTED,
         )
         aggregates[f"won{index}"] = Sum("value", filter=_won_in(quarter))
         relevant |= expected | _won_in(quarter)

@@ -3,24 +3,29 @@
 A deal's stage at moment T is the `to_stage` of its last StageChange at or before T. Most
 deals have not moved since T (`stage_changed_at <= T`): their stage then is their stage now,
 read without touching the history; only the deals moved since T look it up, one index
-probe each (stagechange_deal_history_idx). Values are today's: deal values and stage
-probabilities are not versioned.
+probe each (stagechange_deal_history_idx). Each stage counts at the probability configured
+at T, read from the stage history (`probabilities_at`), so applying learned probabilities
+or editing a stage does not rewrite what the pipeline was worth before. Deal values are
+today's: they are not versioned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from decimal import Decimal
+from typing import TypedDict
 
 from django.db.models import (
     Case,
-    F,
+    DateTimeField,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Value,
     When,
 )
 from django.utils import timezone
@@ -29,26 +34,88 @@ from deals.models import Deal, DealStatus, StageChange
 from stages.models import Stage, StageKind
 
 
-def probability_then(at: dt.datetime) -> Case:
-    """Per deal, the probability of the stage it was in at `at` if that stage was open,
-    else NULL (closed, or not created yet). Use on deals created at or before `at`."""
+class OpenPipeline(TypedDict):
+    total: Decimal
+    weighted: Decimal
+    # The open deals' value by stage id (now only: a past moment's is left empty).
+    by_stage: dict[int, Decimal]
+
+
+Probabilities = dict[int, int]
+
+
+def probabilities_at(*moments: dt.datetime) -> list[Probabilities]:
+    """For each of `moments`, every open stage's probability (by stage id) as configured
+    then. The stage history has a row for each change (the admin's edits, the learned
+    probabilities applied, pipelines made from a template); a stage with no row by a moment
+    (deals imported with a history older than their pipeline) counts at its first recorded
+    probability, one with no row at all at today's. One query."""
+    open_stages = Stage.objects.filter(kind=StageKind.OPEN).order_by()
+    nothing = Value(None, output_field=IntegerField())
+    rows = (
+        open_stages.annotate(at=Value(None, output_field=DateTimeField()), row=nothing)
+        .values_list("pk", "probability", "at", "row")
+        .union(
+            Stage.history.filter(id__in=open_stages.values("pk"))
+            .order_by()
+            .values_list("id", "probability", "history_date", "history_id"),
+            all=True,
+        )
+    )
+    today: Probabilities = {}
+    changes: dict[int, list[tuple[dt.datetime, int, int]]] = defaultdict(list)
+    for stage_id, probability, at, row in rows:
+        if at is None:
+            today[stage_id] = probability
+        else:
+            changes[stage_id].append((at, row, probability))
+    for history in changes.values():
+        history.sort()  # by time, then by row for two changes in the same instant
+    return [
+        {
+            stage_id: _probability_at(changes.get(stage_id), moment, default=probability)
+            for stage_id, probability in today.items()
+        }
+        for moment in moments
+    ]
+
+
+def _probability_at(
+    changes: list[tuple[dt.datetime, int, int]] | None, moment: dt.datetime, *, default: int
+) -> int:
+    if not changes:
+        return default
+    before = [probability for at, _, probability in changes if at <= moment]
+    return before[-1] if before else changes[0][2]
+
+
+def probability_of(stage: str, probabilities: Probabilities) -> Case:
+    """The probability in `probabilities` of the stage in the foreign key `stage`, NULL
+    for a stage not in it (not open). A CASE over the stage ids, without a join."""
+    by_probability: dict[int, list[int]] = defaultdict(list)
+    for stage_id, probability in probabilities.items():
+        by_probability[probability].append(stage_id)
+    return Case(
+        *[
+            When(**{f"{stage}__in": ids}, then=Value(probability))
+            for probability, ids in sorted(by_probability.items())
+        ],
+        output_field=IntegerField(),
+    )
+
+
+def probability_then(at: dt.datetime, probabilities: Probabilities) -> Case:
+    """Per deal, the probability (`probabilities`: as configured at `at`) of the stage it
+    was in at `at` if that stage was open, else NULL (closed, or not created yet). Use on
+    deals created at or before `at`."""
     entered = StageChange.objects.filter(deal=OuterRef("pk"), changed_at__lte=at).order_by(
         "-changed_at", "-pk"
     )
-    open_probability = Case(
-        When(to_stage__kind=StageKind.OPEN, then=F("to_stage__probability")),
-        output_field=IntegerField(),
-    )
     return Case(
-        When(
-            stage_changed_at__lte=at,
-            then=Case(
-                When(stage__kind=StageKind.OPEN, then=F("stage__probability")),
-                output_field=IntegerField(),
-            ),
-        ),
+        When(stage_changed_at__lte=at, then=probability_of("stage", probabilities)),
         default=Subquery(
-            entered.annotate(p=open_probability).values("p")[:1], output_field=IntegerField()
+            entered.annotate(p=probability_of("to_stage", probabilities)).values("p")[:1],
+            output_field=IntegerField(),
         ),
         output_field=IntegerField(),
     )
@@ -58,11 +125,12 @@ def pipeline_sums(
     deals: QuerySet[Deal],
     *,
     at: dt.datetime | None = None,
-    open_now: dict[str, Decimal] | None = None,
-) -> dict[str, Decimal]:
+    open_now: OpenPipeline | None = None,
+) -> OpenPipeline:
     """`total` and `weighted` value of the open pipeline among `deals`, now (`at` None or
-    not in the past) or as it stood at `at`; `open_now`, when the caller has it, is this
-    function's answer for now. One query, two for a past moment without `open_now`.
+    not in the past) or as it stood at `at`, with each stage's probability of then;
+    `open_now`, when the caller has it, is this function's answer for now. One query,
+    three for a past moment without `open_now`.
 
     The pipeline at `at` is the pipeline now, less what the deals moved since `at` bring to
     it now, plus what they brought then. Only they are grouped, not every deal open at
@@ -72,17 +140,22 @@ def pipeline_sums(
     if at is None or at >= timezone.now():
         return _open_pipeline_now(deals)
     open_now = open_now or _open_pipeline_now(deals)
-    total, weighted = open_now["total"], open_now["weighted"] * 100
+    [then] = probabilities_at(at)
+    total = open_now["total"]
+    weighted = sum(
+        (value * then.get(stage_id, 0) for stage_id, value in open_now["by_stage"].items()),
+        Decimal(0),
+    )
     # A deal closed by `at` was not open then (its close is its last stage change).
     open_then = Q(created_at__lte=at) & (Q(closed_at__isnull=True) | Q(closed_at__gt=at))
     moved = (
         deals.filter(stage_changed_at__gt=at)
         .annotate(
-            p_now=Case(
-                When(status=DealStatus.OPEN, then=F("stage__probability")),
-                output_field=IntegerField(),
+            # Only open stages have a probability: NULL for a deal closed now.
+            p_now=probability_of("stage", then),
+            p_then=Case(
+                When(open_then, then=probability_then(at, then)), output_field=IntegerField()
             ),
-            p_then=Case(When(open_then, then=probability_then(at)), output_field=IntegerField()),
         )
         .order_by()
         # Grouped by the probabilities: each deal's history is looked up once (a filter or
@@ -98,10 +171,10 @@ def pipeline_sums(
         if p_then is not None:
             total += value
             weighted += value * p_then
-    return {"total": total, "weighted": weighted / 100}
+    return {"total": total, "weighted": weighted / 100, "by_stage": {}}
 
 
-def _open_pipeline_now(deals: QuerySet[Deal]) -> dict[str, Decimal]:
+def _open_pipeline_now(deals: QuerySet[Deal]) -> OpenPipeline:
     """Summed per stage, each stage's probability looked up once per group rather than
     joined to every deal: PostgreSQL then reads the open deals' covering index alone
     (deal_open_board_totals_idx), 338,000 of them in about 50 ms."""
@@ -115,7 +188,9 @@ def _open_pipeline_now(deals: QuerySet[Deal]) -> dict[str, Decimal]:
         .annotate(total=Sum("value"), weighted=Sum("value") * Subquery(probability))
     )
     total = weighted = Decimal(0)
-    for _, stage_total, stage_weighted in by_stage:
+    totals = {}
+    for stage_id, stage_total, stage_weighted in by_stage:
+        totals[stage_id] = stage_total or Decimal(0)
         total += stage_total or 0
         weighted += stage_weighted or 0
-    return {"total": total, "weighted": weighted / 100}
+    return {"total": total, "weighted": weighted / 100, "by_stage": totals}

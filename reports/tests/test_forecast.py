@@ -24,8 +24,11 @@ from pipeline_crm.csv_export import safe_cell
 from reports.periods import Period
 from reports.scope import report_deals
 from reports.selectors.forecast import accuracy_quarters, forecast, forecast_window
+from reports.selectors.history import probabilities_at
 from reports.tables import rounded
 from reports.tests.factories import at, deal_with_history
+from stages.models import Stage
+from stages.tests.factories import stage
 
 pytestmark = pytest.mark.django_db
 
@@ -347,6 +350,44 @@ def test_accuracy_compares_each_quarters_first_day_forecast_with_what_was_won(
         "closed_from": "2026-07-01",
         "closed_to": "2026-09-30",
     }
+
+
+@time_machine.travel(NOW, tick=False)
+def test_accuracy_weighs_each_quarter_at_the_probabilities_configured_on_its_first_day(
+    client, rep, pipeline, accuracy_data
+):
+    Stage.history.update(history_date=at("2025-01-01"))  # the pipeline was set up then
+    lead = stage(pipeline, "Lead")
+    with time_machine.travel(at("2026-05-01"), tick=False):
+        lead.probability = 30
+        lead.save()
+
+    tables, _ = show(client, rep)
+
+    assert texts(tables["forecast-accuracy"]) == [
+        ["Q4 2025", "$400", "$1,000", "$600", "60.0 %"],
+        ["Q1 2026", "$100", "$0", "-$100", "—"],  # Lead was at 10 % on Jan 1
+        ["Q2 2026", "$800", "$1,000", "$200", "20.0 %"],
+        ["Q3 2026", "$500", "$3,000", "$2,500", "83.3 %"],  # Lead at 30 % on Jul 1
+        ["Four quarters", "$1,800", "$5,000", "$3,200", "54.4 %"],  # (60 + 20 + 83.3) / 3
+    ]
+
+
+def test_probabilities_at_reads_each_stage_as_configured_then(pipeline):
+    lead, contacted = stage(pipeline, "Lead"), stage(pipeline, "Contacted")
+    Stage.history.update(history_date=at("2025-01-01"))
+    for day, probability in [("2025-06-01", 15), ("2025-09-01", 25)]:
+        with time_machine.travel(at(day), tick=False):
+            lead.probability = probability
+            lead.save()
+    contacted.history.all().delete()  # a stage from before the history was kept
+
+    before, between, after = probabilities_at(at("2024-06-01"), at("2025-07-01"), at("2026-01-01"))
+
+    assert (before[lead.pk], between[lead.pk], after[lead.pk]) == (10, 15, 25)
+    assert before[contacted.pk] == after[contacted.pk] == 20  # today's, lacking any row
+    won = stage(pipeline, "Won")
+    assert won.pk not in after  # only open stages have a probability
 
 
 @time_machine.travel(NOW, tick=False)

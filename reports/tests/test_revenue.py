@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from deals.tests.factories import AccountFactory
 from reports.tests.factories import deal_with_history
-from stages.tests.factories import PipelineFactory
+from stages.tests.factories import PipelineFactory, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,22 @@ def test_a_past_period_shows_its_pipeline_as_it_stood_at_its_end(client, rep, hi
     # end of Q3: $69,000 / $10,300 (see above); end of Q2: C in Lead, H in Contacted
     assert figures["Open pipeline (at period end)"] == ("$69,000", "$9,000", "+666.7 %")
     assert figures["Weighted pipeline (at period end)"] == ("$10,300", "$1,300", "+692.3 %")
+
+
+def test_a_past_pipeline_weighs_each_stage_at_the_probability_configured_then(
+    client, rep, pipeline, history
+):
+    lead = stage(pipeline, "Lead")
+    lead.probability = 50  # raised today, after the end of Q3
+    lead.save()
+    client.force_login(rep)
+
+    figures = summary(client.get(URL))
+
+    # now: F 60 % of $50,000, G 50 % of $7,000, H 20 % of $4,000; at the end of Q3 still
+    # $10,300: C and F in Lead counted at the 10 % of then, not at today's 50 %.
+    assert figures["Weighted pipeline (now)"] == ("$34,300", "$10,300", "+233.0 %")
+    assert figures["Open pipeline (now)"] == ("$61,000", "$69,000", "-11.6 %")
 
 
 def test_a_custom_period_is_compared_with_as_many_days_before(client, rep, history):
@@ -321,8 +337,9 @@ def test_the_query_count_does_not_grow_with_deals(
     client.force_login(rep)
 
     # the user, the nav badge, the headline figures of both quarters (closed deals, then
-    # created ones), the pipeline now and at the end of Q3, top accounts, sources (won,
-    # then created) and lost reasons, the pipeline choices
+    # created ones), the pipeline now, the stages' probabilities at the end of Q3 and the
+    # pipeline then, top accounts, sources (won, then created) and lost reasons, the
+    # pipeline choices
     with assert_max_queries(12):
         response = client.get(URL)
 
