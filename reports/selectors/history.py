@@ -19,6 +19,8 @@ from typing import TypedDict
 from django.db.models import (
     Case,
     DateTimeField,
+    Expression,
+    Field,
     IntegerField,
     OuterRef,
     Q,
@@ -89,18 +91,27 @@ def _probability_at(
     return before[-1] if before else changes[0][2]
 
 
-def probability_of(stage: str, probabilities: Probabilities) -> Case:
-    """The probability in `probabilities` of the stage in the foreign key `stage`, NULL
-    for a stage not in it (not open). A CASE over the stage ids, without a join."""
-    by_probability: dict[int, list[int]] = defaultdict(list)
-    for stage_id, probability in probabilities.items():
-        by_probability[probability].append(stage_id)
+def probability_of(
+    stage: str,
+    probabilities: dict[int, object],
+    *,
+    default: Expression | None = None,
+    output_field: Field | None = None,
+) -> Case:
+    """The value in `probabilities` (by stage id) of the stage in the foreign key `stage`,
+    else `default` (NULL: a stage not in it, as a closed one). A CASE over the stage ids,
+    one branch per distinct value, without a join."""
+    output_field = output_field or IntegerField()
+    by_value: dict[object, list[int]] = defaultdict(list)
+    for stage_id, value in probabilities.items():
+        by_value[value].append(stage_id)
     return Case(
         *[
-            When(**{f"{stage}__in": ids}, then=Value(probability))
-            for probability, ids in sorted(by_probability.items())
+            When(**{f"{stage}__in": ids}, then=Value(value, output_field=output_field))
+            for value, ids in sorted(by_value.items())
         ],
-        output_field=IntegerField(),
+        default=default,
+        output_field=output_field,
     )
 
 

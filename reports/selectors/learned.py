@@ -26,13 +26,12 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 
 from deals.models import DealStatus, StageChange
 from reports.periods import add_months
+from reports.selectors.history import probability_of
 from stages.models import Stage, StageKind
 
 PROBABILITY = DecimalField(max_digits=5, decimal_places=1)
@@ -185,12 +184,10 @@ def probability_case(
 ) -> Case:
     """Per deal, the learned probability of its stage where the sample is large enough,
     else the configured one (`prefix` reaches the deal from another model: "deal__")."""
-    whens = [
-        When(**{f"{prefix}stage_id": pk}, then=Value(item.rate, output_field=PROBABILITY))
-        for pk, item in learned.items()
-        if item.usable(min_sample)
-    ]
-    configured = F(f"{prefix}stage__probability")
-    if not whens:
-        return Case(default=configured, output_field=PROBABILITY)
-    return Case(*whens, default=configured, output_field=PROBABILITY)
+    usable = {pk: item.rate for pk, item in learned.items() if item.usable(min_sample)}
+    return probability_of(
+        f"{prefix}stage",
+        usable,
+        default=F(f"{prefix}stage__probability"),
+        output_field=PROBABILITY,
+    )
