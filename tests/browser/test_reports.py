@@ -30,8 +30,10 @@ pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1440, "height": 900}
 WON_PATH = ("Lead", "Contacted", "Qualified", "Proposal made", "Won")
-# Chart.js draws every report canvas: the number drawn, or 0 when one is missing.
+# Chart.js draws every report canvas: the number drawn, or 0 when one is missing or when
+# the deferred Chart.js has not run yet.
 DRAWN_CHARTS = """() => {
+  if (typeof Chart === "undefined") return 0;
   const canvases = [...document.querySelectorAll("canvas[data-chart-table]")];
   return canvases.every(canvas => Chart.getChart(canvas)) ? canvases.length : 0;
 }"""
@@ -219,6 +221,9 @@ def watch_console(page: Page) -> list[str]:
 
 
 def expect_charts_drawn(page: Page, count: int) -> None:
+    """Wait for the page's scripts to draw its charts (they are deferred), then count them."""
+    page.wait_for_load_state("load")
+    page.wait_for_function(f"() => ({DRAWN_CHARTS})() > 0")
     assert page.evaluate(DRAWN_CHARTS) == count
 
 

@@ -32,6 +32,7 @@ def test_a_rep_logs_in_visits_every_section_and_logs_out(page, live_server, rep,
     log_in(page, live_server)
 
     expect(page).to_have_url(live_server.url + reverse("home"))
+    page.wait_for_load_state("load")  # the scripts are deferred
     nav = page.get_by_role("navigation", name="Main")
     for label, _, _ in NAVIGATION:
         expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
