@@ -215,6 +215,12 @@ class Deal(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     stage_changed_at = models.DateTimeField(default=timezone.now)
+    forecast_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the value or the expected close date was last edited (see ForecastChange).",
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     board_position = models.BigIntegerField(
@@ -269,9 +275,24 @@ class Deal(models.Model):
             # instead of a 140 ms scan).
             models.Index(
                 fields=["stage_changed_at"],
-                include=["id", "status", "stage", "created_at", "closed_at", "value"],
+                include=[
+                    "id",
+                    "status",
+                    "stage",
+                    "created_at",
+                    "closed_at",
+                    "value",
+                    "forecast_changed_at",
+                ],
                 condition=Q(is_archived=False),
                 name="deal_moved_idx",
+            ),
+            # The deals whose value or expected close date was edited since a moment, the
+            # few whose forecast figures of then are looked up in their ForecastChange rows.
+            models.Index(
+                fields=["forecast_changed_at"],
+                condition=Q(forecast_changed_at__isnull=False),
+                name="deal_forecast_changed_idx",
             ),
             # The board's column totals read this index alone (PostgreSQL's index-only
             # scan): 100,000 open deals summed in 15 ms instead of 30 ms from the table.
@@ -348,6 +369,35 @@ class StageChange(models.Model):
     def __str__(self) -> str:
         origin = self.from_stage.name if self.from_stage_id else "created"
         return f"{self.deal}: {origin} → {self.to_stage.name}"
+
+
+class ForecastChange(models.Model):
+    """The value and expected close date a deal had before an edit changed either of them,
+    one row per such edit: the forecast figures of a past moment are a deal's values
+    before its first edit after that moment (or its values now, if none)."""
+
+    # Indexed by forecast_change_history_idx (deal, changed_at, id).
+    deal = models.ForeignKey(Deal, models.CASCADE, related_name="forecast_changes", db_index=False)
+    value_before = models.DecimalField(max_digits=14, decimal_places=2)
+    expected_close_date_before = models.DateField(null=True, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="forecast_changes",
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+        get_latest_by = "changed_at"
+        indexes = [
+            models.Index(fields=["deal", "changed_at", "id"], name="forecast_change_history_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal}: edited {self.changed_at:%Y-%m-%d %H:%M}"
 
 
 class ActivityKind(models.TextChoices):

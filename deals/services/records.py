@@ -3,7 +3,8 @@ activities. Stage, pipeline and status change only through `moves`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from deals.models import (
     Contact,
     Deal,
     DealStatus,
+    ForecastChange,
 )
 
 if TYPE_CHECKING:
@@ -116,6 +118,8 @@ CONTACT_EDITABLE_FIELDS = frozenset(
     {"name", "email", "phone", "title", "linkedin_url", "twitter_url"}
 )
 _MOVE_FIELDS = frozenset({"pipeline", "stage", "status", "lost_reason", "closed_at"})
+# The fields a forecast weighs a deal by: editing either records what they were before.
+FORECAST_FIELDS = frozenset({"value", "expected_close_date"})
 
 FIELD_NOT_EDITABLE = "The {record}'s “{field}” cannot be changed by editing it."
 CHANGED_BY_MOVE = "A deal's {field} changes by moving the deal, not by editing it."
@@ -179,6 +183,22 @@ def _save_changes(
     record.save(update_fields=fields)
 
 
+def forecast_change(
+    deal: Deal, *, value: Decimal, expected_close_date: date | None, by: User | None
+) -> ForecastChange:
+    """The record that `deal`'s value and expected close date were `value` and
+    `expected_close_date` until now, to save with the edit, which also sets
+    `deal.forecast_changed_at` to its `changed_at`. Reports rebuild past forecasts from
+    these records."""
+    return ForecastChange(
+        deal=deal,
+        value_before=value,
+        expected_close_date_before=expected_close_date,
+        by=by,
+        changed_at=timezone.now(),
+    )
+
+
 def _check_owner(by: User, owner: User) -> None:
     from deals.selectors import assignable_owners
 
@@ -210,7 +230,15 @@ def update_deal(deal: Deal, *, by: User, **changes: object) -> Deal:
     contact = changed.get("contact")
     if contact is not None and contact.is_archived:
         raise ValidationError({"contact": CONTACT_IS_ARCHIVED.format(contact=contact)})
+    forecast = None
+    if FORECAST_FIELDS & changed.keys():
+        forecast = forecast_change(
+            deal, value=deal.value, expected_close_date=deal.expected_close_date, by=by
+        )
+        changed["forecast_changed_at"] = forecast.changed_at
     _save_changes(deal, changed, exclude=_RELATION_FIELDS)
+    if forecast is not None:
+        forecast.save()
     if account is not None and deal.status == DealStatus.OPEN and not deal.is_archived:
         bring_back_accounts([account.pk])  # archived after the check above
     return deal

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -190,6 +190,21 @@ def test_editing_plain_fields_records_no_stage_change(admin_client, deal):
     deal.refresh_from_db()
     assert (deal.title, deal.value, deal.source) == ("Acme renewal", Decimal("900"), source)
     assert deal.stage_changes.count() == 1
+
+
+def test_editing_the_value_in_the_admin_records_what_it_was(admin_client, deal):
+    response = edit_deal(admin_client, deal, value="900", expected_close_date="2026-12-01")
+
+    assert response.status_code == 302
+    deal.refresh_from_db()
+    assert (deal.value, deal.expected_close_date) == (Decimal("900"), date(2026, 12, 1))
+    change = deal.forecast_changes.get()
+    assert (change.value_before, change.expected_close_date_before, change.by.username) == (
+        Decimal("1000.00"),
+        None,
+        "erin",
+    )
+    assert deal.forecast_changed_at == change.changed_at
 
 
 def test_a_stage_of_another_pipeline_is_not_a_valid_choice(admin_client, deal):

@@ -97,6 +97,37 @@ def test_update_deal_saves_the_plain_fields(deal, rep, account):
     )
 
 
+def forecast_history(deal) -> list[tuple]:
+    return list(
+        deal.forecast_changes.values_list(
+            "value_before", "expected_close_date_before", "by__username"
+        )
+    )
+
+
+def test_editing_the_value_or_expected_close_records_what_they_were(deal, rep, manager):
+    update_deal(deal, by=rep, expected_close_date=date(2026, 9, 1))
+    update_deal(deal, by=manager, value=Decimal("2500"), expected_close_date=date(2026, 12, 1))
+    update_deal(deal, by=rep, title="Acme renewal", has_budget=True)  # no forecast figure
+
+    assert forecast_history(deal) == [
+        (Decimal("1000.00"), None, "alice"),
+        (Decimal("1000.00"), date(2026, 9, 1), "dave"),
+    ]
+    deal.refresh_from_db()
+    assert deal.forecast_changed_at == deal.forecast_changes.latest().changed_at
+
+
+def test_a_refused_edit_records_no_forecast_change(deal, rep):
+    with pytest.raises(ValidationError):
+        update_deal(deal, by=rep, value=Decimal("-1"), expected_close_date=date(2026, 9, 1))
+
+    assert forecast_history(deal) == []
+    assert deal.forecast_changed_at is None
+    deal.refresh_from_db()
+    assert deal.forecast_changed_at is None
+
+
 def test_update_deal_without_changes_writes_nothing(deal, rep, assert_max_queries):
     with assert_max_queries(0):
         update_deal(deal, by=rep, title=deal.title, value=deal.value, owner=rep)

@@ -39,8 +39,9 @@ ACCURACY_NOTE = (
     "Forecast: on the quarter's first day, the weighted value of the deals then open and "
     "expected to close in the quarter, each at the probability configured that day for the "
     "stage it was in. Won: every deal won in the quarter. Error: |won − forecast| in % of won; the "
-    "footer gives the mean over the quarters with one. Expected close dates and values are "
-    "today's: they are not versioned."
+    "footer gives the mean over the quarters with one. Each deal counts at the value and "
+    "expected close date it had that day: a deal that slipped to a later quarter still "
+    "counts in this one's forecast."
 )
 LEARNED_NOTE = (
     "Learned probabilities: {used} of {stages} open stages had at least {min_sample} deals "

@@ -120,8 +120,8 @@ def _summary(deals, period: Period, previous: Period, links) -> Table:
         open_url,
     )
     table.note = (
-        "Pipeline figures of past moments are rebuilt from stage history, each stage at the "
-        "probability configured then, with today's deal values."
+        "Pipeline figures of past moments are rebuilt from history: each deal in the stage "
+        "and at the value it had then, each stage at the probability configured then."
     )
     return table
 

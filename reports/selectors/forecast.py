@@ -8,8 +8,9 @@ has passed, or with one after the window are counted apart.
 
 The accuracy check rebuilds, for each past quarter, the weighted pipeline expected to close
 in it as it stood on its first day, at the stage probabilities configured that day
-(reports/selectors/history.py), and sets it against what was won in it. Expected close
-dates and values are today's: they are not versioned.
+(reports/selectors/history.py), with each deal's value and expected close date of that
+day (edited since: from its ForecastChange rows), and sets it against what was won in it.
+A deal that slipped out of a quarter still counts in the quarter's forecast, as it did then.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, Expression, F, Q, QuerySet, Sum
+from django.db.models.lookups import Range
 
 from deals.models import Deal, DealStatus
 from reports.periods import Period, add_months, calendar_unit, month_starts, quarter_of
-from reports.selectors.history import probabilities_at, probability_then
+from reports.selectors.history import forecast_then, probabilities_at, probability_then
 from reports.selectors.learned import probability_case, recent_learned_probabilities
 from stages.models import Pipeline
 
@@ -200,25 +202,29 @@ def accuracy_quarters(today: dt.date) -> list[Period]:
 def forecast_accuracy(deals: QuerySet[Deal], *, today: dt.date) -> list[QuarterAccuracy]:
     """For each of the last four complete quarters, the weighted pipeline of `deals`
     expected to close in it as it stood on its first day (deals created before it began
-    and open then, weighted by the probability of the stage they were in as configured
-    that day), and what was won in it. Two queries."""
+    and open then, at their value and expected close date of that day, weighted by the
+    probability of the stage they were in as configured that day), and what was won in
+    it. Two queries."""
     quarters = accuracy_quarters(today)
     probabilities = probabilities_at(*(quarter.start_at for quarter in quarters))
     aggregates: dict[str, object] = {}
     relevant = Q()
     for index, (quarter, then) in enumerate(zip(quarters, probabilities, strict=True)):
-        expected = Q(
-            created_at__lt=quarter.start_at,
-            expected_close_date__gte=quarter.start,
-            expected_close_date__lte=quarter.end,
-        )
+        start = quarter.start_at
+        expected_then = forecast_then("expected_close_date", start)
+        expected = Q(Range(expected_then, (quarter.start, quarter.end)), created_at__lt=start)
         aggregates[f"forecast{index}"] = Sum(
-            F("value") * probability_then(quarter.start_at, then),
+            forecast_then("value", start) * probability_then(start, then),
             filter=expected,
             output_field=WEIGHTED,
         )
         aggregates[f"won{index}"] = Sum("value", filter=_won_in(quarter))
-        relevant |= expected | _won_in(quarter)
+        # Today's expected close date in the quarter, or edited since its first day.
+        relevant |= (
+            Q(created_at__lt=start, expected_close_date__range=(quarter.start, quarter.end))
+            | Q(created_at__lt=start, forecast_changed_at__gt=start)
+            | _won_in(quarter)
+        )
     sums = deals.filter(relevant).order_by().aggregate(**aggregates)
     return [
         QuarterAccuracy(

@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from deals.models import Deal
+from deals.services import update_deal
 from pipeline_crm.csv_export import safe_cell
 from reports.periods import Period
 from reports.scope import report_deals
@@ -342,7 +343,7 @@ def test_accuracy_compares_each_quarters_first_day_forecast_with_what_was_won(
         ["Q3 2026", "$300", "$3,000", "$2,700", "90.0 %"],
         ["Four quarters", "$1,600", "$5,000", "$3,400", "56.7 %"],  # (60 + 20 + 90) / 3
     ]
-    assert "not versioned" in accuracy.note
+    assert "a deal that slipped to a later quarter still counts" in accuracy.note
     won = query(accuracy.rows[3][2].url)
     assert won.pop("mine")  # a rep's list narrowed to the deals they report on
     assert won == {
@@ -371,6 +372,33 @@ def test_accuracy_weighs_each_quarter_at_the_probabilities_configured_on_its_fir
         ["Q3 2026", "$500", "$3,000", "$2,500", "83.3 %"],  # Lead at 30 % on Jul 1
         ["Four quarters", "$1,800", "$5,000", "$3,200", "54.4 %"],  # (60 + 20 + 83.3) / 3
     ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_deal_that_slipped_counts_in_each_quarter_as_it_was_expected_then(
+    client, rep, pipeline, accuracy_data
+):
+    slipping = deal_with_history(  # Qualified 40 %, from before Q2 until today
+        pipeline, rep, [("Qualified", "2026-03-01")], value=1000, expected_close_date="2026-05-20"
+    )
+    with time_machine.travel(at("2026-05-10"), tick=False):  # Q2 → Q3, and grown
+        update_deal(slipping, by=rep, value=Decimal(3000), expected_close_date=dt.date(2026, 8, 20))
+    with time_machine.travel(at("2026-08-05"), tick=False):  # Q3 → Q4, and shrunk
+        update_deal(
+            slipping, by=rep, value=Decimal(2500), expected_close_date=dt.date(2026, 12, 10)
+        )
+
+    tables, _ = show(client, rep)
+
+    assert texts(tables["forecast-accuracy"]) == [
+        ["Q4 2025", "$400", "$1,000", "$600", "60.0 %"],
+        ["Q1 2026", "$100", "$0", "-$100", "—"],
+        ["Q2 2026", "$1,200", "$1,000", "-$200", "20.0 %"],  # + 40 % of $1,000
+        ["Q3 2026", "$1,500", "$3,000", "$1,500", "50.0 %"],  # + 40 % of $3,000
+        ["Four quarters", "$3,200", "$5,000", "$1,800", "43.3 %"],  # (60 + 20 + 50) / 3
+    ]
+    # The forecast ahead counts it as it is today: December, 40 % of $2,500.
+    assert texts(tables["forecast-months"])[2] == ["December 2026", "$0", "$1,000", "$2,500", "1"]
 
 
 def test_probabilities_at_reads_each_stage_as_configured_then(pipeline):

@@ -10,6 +10,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from deals.models import Deal, DealStatus
+from deals.services import update_deal
 from deals.tests.factories import AccountFactory
 from reports.tests.factories import deal_with_history
 from stages.tests.factories import PipelineFactory, stage
@@ -143,6 +145,28 @@ def test_a_past_period_shows_its_pipeline_as_it_stood_at_its_end(client, rep, hi
     # end of Q3: $69,000 / $10,300 (see above); end of Q2: C in Lead, H in Contacted
     assert figures["Open pipeline (at period end)"] == ("$69,000", "$9,000", "+666.7 %")
     assert figures["Weighted pipeline (at period end)"] == ("$10,300", "$1,300", "+692.3 %")
+
+
+def test_a_past_pipeline_counts_each_deal_at_the_value_it_had_then(client, rep, history):
+    deals = {deal.value: deal for deal in Deal.objects.filter(status=DealStatus.OPEN)}
+    f, g, h = deals[50_000], deals[7_000], deals[4_000]
+    for when, deal, value in [
+        ("2026-09-10", h, 4_500),  # before the end of Q3: counts then
+        ("2026-10-20", h, 6_000),
+        ("2026-11-10", h, 9_000),
+        ("2026-11-01", f, 40_000),  # moved since the end of Q3, and edited
+        ("2026-10-20", g, 7_500),  # created after the end of Q3
+    ]:
+        with time_machine.travel(f"{when} 09:00Z", tick=False):
+            update_deal(deal, by=rep, value=Decimal(value))
+    client.force_login(rep)
+
+    figures = summary(client.get(URL))
+
+    # end of Q3: A 40 % of $10,000, C 10 % of $5,000, F 10 % of $50,000, H 20 % of $4,500;
+    # now: F 60 % of $40,000, G 10 % of $7,500, H 20 % of $9,000.
+    assert figures["Open pipeline (now)"] == ("$56,500", "$69,500", "-18.7 %")
+    assert figures["Weighted pipeline (now)"] == ("$26,550", "$10,400", "+155.3 %")
 
 
 def test_a_past_pipeline_weighs_each_stage_at_the_probability_configured_then(
