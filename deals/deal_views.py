@@ -32,7 +32,7 @@ from deals.selectors import (
     can_change_deal,
     timeline,
 )
-from deals.services import DealError, update_deal
+from deals.services import FORECAST_FIELDS, DealError, update_deal
 from stages.models import StageKind
 from tasks.forms import QuickTaskForm
 from tasks.selectors import open_tasks
@@ -149,7 +149,10 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
             add_service_error(form, error)
         else:
             if request.htmx:
-                # The header repeats title, account, owner and value: refresh it too.
+                # The header repeats title, account, owner and value: refresh it too, and
+                # the timeline, which shows a changed value or expected close.
+                if field in FORECAST_FIELDS:
+                    context |= timeline_context(deal, timeline(deal=deal))
                 return render(request, "deals/partials/field.html#saved", context)
             messages.success(
                 request, FIELD_SAVED.format(field=context["label"].lower(), deal=deal.title)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.http import Http404
+from django.utils.formats import date_format
 
 from deals.models import (
     Account,
@@ -19,8 +32,10 @@ from deals.models import (
     Deal,
     DealQuerySet,
     DealStatus,
+    ForecastChange,
     StageChange,
 )
+from pipeline_crm.money import whole_money
 from stages.models import StageKind
 from tasks.models import Task, TaskStatus
 
@@ -103,8 +118,11 @@ TIMELINE_MOVED = "Moved from {from_stage} to {to_stage}"
 TIMELINE_COMPLETED = "Completed: {task}"
 BAD_TIMELINE_CURSOR = "“before” must be a position in the timeline, as given by “Show older”."
 
+TIMELINE_VALUE = "Value {before} → {after}"
+TIMELINE_EXPECTED_CLOSE = "Expected close {before} → {after}"
 STAGE_ENTRY, ACTIVITY_ENTRY, TASK_ENTRY = "stage", "activity", "task"
-_ENTRY_RANK = {STAGE_ENTRY: 0, ACTIVITY_ENTRY: 1, TASK_ENTRY: 2}
+FORECAST_ENTRY = "forecast"
+_ENTRY_RANK = {STAGE_ENTRY: 0, ACTIVITY_ENTRY: 1, TASK_ENTRY: 2, FORECAST_ENTRY: 3}
 ACTIVITY_ICONS = {
     ActivityKind.CALL: "telephone",
     ActivityKind.EMAIL: "envelope",
@@ -230,6 +248,59 @@ def _task_entry(task: Task, *, with_deal: bool) -> TimelineEntry:
     )
 
 
+def _forecast_changes(changes: QuerySet[ForecastChange]) -> QuerySet[ForecastChange]:
+    """`changes` with what each edit set (`value_after`, `expected_close_date_after`): what
+    the deal's next edit replaced, or, for its last edit, what the deal holds now."""
+    later = ForecastChange.objects.filter(
+        Q(changed_at__gt=OuterRef("changed_at"))
+        | Q(changed_at=OuterRef("changed_at"), pk__gt=OuterRef("pk")),
+        deal=OuterRef("deal"),
+    ).order_by("changed_at", "pk")[:1]
+    edited_again = Exists(later)
+    return changes.annotate(
+        value_after=Case(
+            When(edited_again, then=Subquery(later.values("value_before"))),
+            default=F("deal__value"),
+        ),
+        expected_close_date_after=Case(
+            When(edited_again, then=Subquery(later.values("expected_close_date_before"))),
+            default=F("deal__expected_close_date"),
+        ),
+    )
+
+
+def _day(day: date | None) -> str:
+    return date_format(day, "M j, Y") if day else "none"
+
+
+def _forecast_entry(change: ForecastChange, *, with_deal: bool) -> TimelineEntry:
+    edits = []
+    if change.value_after != change.value_before:
+        edits.append(
+            TIMELINE_VALUE.format(
+                before=whole_money(change.value_before), after=whole_money(change.value_after)
+            )
+        )
+    if change.expected_close_date_after != change.expected_close_date_before:
+        edits.append(
+            TIMELINE_EXPECTED_CLOSE.format(
+                before=_day(change.expected_close_date_before),
+                after=_day(change.expected_close_date_after),
+            )
+        )
+    return TimelineEntry(
+        kind=FORECAST_ENTRY,
+        at=change.changed_at,
+        pk=change.pk,
+        title=" · ".join(edits),
+        icon="pencil",
+        tone="edited",
+        label="Edit",
+        who=change.by,
+        deal=change.deal if with_deal else None,
+    )
+
+
 def timeline(
     *,
     deal: Deal | None = None,
@@ -239,14 +310,16 @@ def timeline(
     before: TimelineCursor | None = None,
 ) -> Timeline:
     """What happened to a deal, or to an account and its deals, newest first: activities,
-    stage changes and completed tasks, `limit` entries from `before` (default: the newest).
+    stage changes, edits of the value or expected close date, and completed tasks, `limit`
+    entries from `before` (default: the newest).
 
     For an account, `user` is required: only the deals `user` may see contribute, and each
-    entry names its deal (None for the account's own activities and tasks). Three queries.
+    entry names its deal (None for the account's own activities and tasks). Four queries.
     """
     if deal is not None:
         activities = Activity.objects.filter(deal=deal)
         changes = StageChange.objects.filter(deal=deal)
+        edits = ForecastChange.objects.filter(deal=deal)
         tasks = Task.objects.filter(deal=deal)
         joins: tuple[str, ...] = ()
     elif account is not None and user is not None:
@@ -254,6 +327,7 @@ def timeline(
         own = Q(deal__isnull=True, account=account)
         activities = Activity.objects.filter(own | Q(deal__in=deal_ids))
         changes = StageChange.objects.filter(deal__in=deal_ids)
+        edits = ForecastChange.objects.filter(deal__in=deal_ids)
         tasks = Task.objects.filter(own | Q(deal__in=deal_ids))
         joins = ("deal",)
     else:
@@ -268,6 +342,12 @@ def timeline(
             _stage_entry,
         ),
         (tasks.select_related("assignee", *joins), TASK_ENTRY, "completed_at", _task_entry),
+        (
+            _forecast_changes(edits.select_related("by", *joins)),
+            FORECAST_ENTRY,
+            "changed_at",
+            _forecast_entry,
+        ),
     ]
     streams = []
     for rows, kind, at_field, to_entry in sources:

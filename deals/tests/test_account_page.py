@@ -4,7 +4,7 @@ account and its deals (only those the user may see), tasks, logging, and its que
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from deals.models import Account, Activity, Contact, Deal
 from deals.selectors import ACCOUNT_DEALS_SHOWN, timeline
-from deals.services import log_activity, move_deal
+from deals.services import log_activity, move_deal, update_deal
 from deals.tests.factories import AccountFactory, ContactFactory, DealFactory, LostReasonFactory
 from stages.tests.factories import stage
 from tasks.forms import DUE_IN_THE_PAST
@@ -357,6 +357,7 @@ def test_the_account_page_query_count_is_constant(
         deal = DealFactory(
             account=account, owner=rep if index % 2 else other_rep, pipeline=pipeline
         )
+        update_deal(deal, by=rep, expected_close_date=date(2026, 12, 1))
         move_deal(deal, stage(pipeline, "Won" if index % 3 else "Contacted"), by=rep)
         log_activity(kind="call", subject=f"Call {index}", user=rep, deal=deal)
         log_activity(kind="note", subject=f"Note {index}", user=rep, account=account)
@@ -366,12 +367,12 @@ def test_the_account_page_query_count_is_constant(
         )
         ContactFactory(account=account)
     client.force_login(rep)
-    # user; the account with owner and team; the timeline's activities, stage changes and
-    # completed tasks (each with its deal); the open tasks (with what their rows and rights
+    # user; the account with owner and team; the timeline's activities, stage changes,
+    # edits and completed tasks (each with its deal); the open tasks (with what their rows and rights
     # need); the people they may be reassigned to; the assignees offered twice (Django's
     # Select reads its first choice for `required`, then all); the contacts; the deal
     # totals per status; the newest deals per status; the overdue-tasks badge
-    with assert_max_queries(13):
+    with assert_max_queries(14):
         response = client.get(reverse("deals:account-detail", args=[account.pk]))
     assert response.status_code == 200
     assert Contact.objects.filter(account=account).count() == size

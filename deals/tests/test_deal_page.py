@@ -4,7 +4,7 @@ and adding tasks, who may do what, and the page's query count."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,7 @@ from django.utils import timezone
 from deals.forms import ACTIVITY_IN_THE_FUTURE
 from deals.models import Activity, Deal, DealStatus
 from deals.selectors import TIMELINE_LIMIT, TimelineCursor, timeline
-from deals.services import log_activity, move_deal
+from deals.services import log_activity, move_deal, update_deal
 from deals.tests.factories import (
     AccountFactory,
     ContactFactory,
@@ -165,10 +165,12 @@ def test_an_archived_deal_says_so(client, rep, deal):
 
 @pytest.fixture
 def history(rep, other_rep, deal, pipeline):
-    """Interleaved: created 100 h ago, then a call, a move, a completed task, a note, a
-    move to Qualified and an email."""
+    """Interleaved: created 100 h ago, then a call, a move, a value edit, a completed
+    task, a note, a move to Qualified, a value and expected close edit and an email."""
     log_activity(kind="call", subject="Discovery", user=rep, deal=deal, occurred_at=at(90))
     move_deal(deal, stage(pipeline, "Contacted"), by=other_rep, at=at(80))
+    with time_machine.travel(at(75), tick=False):
+        update_deal(deal, by=rep, value=Decimal(1500))
     TaskFactory(
         deal=deal, assignee=rep, title="Send deck", status=TaskStatus.DONE, completed_at=at(70)
     )
@@ -176,15 +178,19 @@ def history(rep, other_rep, deal, pipeline):
         kind="note", subject="Budget ok", body="Q3", user=rep, deal=deal, occurred_at=at(60)
     )
     move_deal(deal, stage(pipeline, "Qualified"), by=rep, at=at(50))
+    with time_machine.travel(at(45), tick=False):
+        update_deal(deal, by=other_rep, value=Decimal(1200), expected_close_date=date(2026, 12, 20))
     log_activity(kind="email", subject="Pricing", user=rep, deal=deal, occurred_at=at(40))
     return deal
 
 
 EXPECTED = [
     "Pricing",
+    "Value $1,500 → $1,200 · Expected close none → Dec 20, 2026",
     "Moved from Contacted to Qualified",
     "Budget ok",
     "Completed: Send deck",
+    "Value $48,000 → $1,500",
     "Moved from Lead to Contacted",
     "Discovery",
     "Created in Lead",
@@ -669,20 +675,21 @@ def test_the_deal_page_query_count_is_constant(
     names = ["Contacted", "Qualified"]
     for index in range(size):
         move_deal(deal, stage(pipeline, names[index % 2]), by=other_rep)
+        update_deal(deal, by=other_rep, value=Decimal(123_000 + index))
         log_activity(kind="call", subject=f"Call {index}", user=other_rep, deal=deal)
         TaskFactory(deal=deal, assignee=other_rep)
         TaskFactory(deal=deal, assignee=rep, status=TaskStatus.DONE, completed_at=timezone.now())
     LostReasonFactory()
     client.force_login(rep)
     # user; the deal with owner, team, account, contact, pipeline, stage, source and lost
-    # reason; the pipeline's stages; the timeline's activities, stage changes and completed
-    # tasks; the open tasks (with what their rows and rights need); the people they may be
+    # reason; the pipeline's stages; the timeline's activities, stage changes, edits and
+    # completed tasks; the open tasks (with what their rows and rights need); the people they may be
     # reassigned to; the assignees offered twice (Django's Select reads its first choice
     # for the `required` attribute, then all of them); the lost reasons; the overdue-tasks
     # badge of the navigation
-    with assert_max_queries(12):
+    with assert_max_queries(13):
         response = client.get(reverse("deals:detail", args=[deal.pk]))
     assert response.status_code == 200
     assert response.content.decode().count('class="timeline-entry') == min(
-        3 * size + 1, TIMELINE_LIMIT
+        4 * size + 1, TIMELINE_LIMIT
     )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from deals.models import Activity, Deal, DealStatus
-from deals.services import log_activity, move_deal
+from deals.services import log_activity, move_deal, update_deal
 from deals.tests.factories import (
     AccountFactory,
     ContactFactory,
@@ -125,6 +125,7 @@ def test_inline_edit_saves_a_field_and_escape_cancels(page, live_server, rep, pi
     field.press("Enter")
     expect(page.locator("#deal-field-value")).to_contain_text("$25,000")
     expect(page.locator("#deal-summary .record-value")).to_have_text("$25,000")
+    expect(page.locator(".timeline-title").first).to_have_text("Value $1,000 → $25,000")
 
     page.get_by_role("link", name="Edit title").click()
     page.locator("#edit-title").fill("Never saved")
@@ -183,7 +184,7 @@ def deal_for_screenshots(pipeline, rep, other_rep) -> Deal:
         contact=buyer,
         owner=rep,
         pipeline=pipeline,
-        value=Decimal("48000"),
+        value=Decimal("32000"),
         source=source,
         expected_close_date=(now + timedelta(days=24)).date(),
         created_at=now - timedelta(days=21),
@@ -207,6 +208,8 @@ def deal_for_screenshots(pipeline, rep, other_rep) -> Deal:
         occurred_at=now - timedelta(days=9),
     )
     move_deal(deal, stage(pipeline, "Qualified"), by=rep, at=now - timedelta(days=8))
+    update_deal(deal, by=rep, value=Decimal("48000"))  # for 60 trucks, not 40
+    deal.forecast_changes.update(changed_at=now - timedelta(days=6))
     TaskFactory(
         deal=deal,
         assignee=rep,
@@ -270,7 +273,7 @@ def test_screenshots(page, live_server, rep, other_rep, pipeline, screenshots):
     deal = deal_for_screenshots(pipeline, rep, other_rep)
     page.set_viewport_size(WIDE)
     open_page(page, live_server, rep, deal.get_absolute_url())
-    expect(page.locator("#timeline .timeline-entry")).to_have_count(8)
+    expect(page.locator("#timeline .timeline-entry")).to_have_count(9)
     expect(page.locator("#tasks .task-item.is-overdue")).to_have_count(1)
     page.evaluate("document.fonts.ready")
     page.screenshot(path=screenshots / "deal.png", full_page=True)
