@@ -12,7 +12,9 @@ What `generate(deals=N, board_deals=M)` writes, all with INSERT … SELECT over 
 - The "Bench reports" pipeline ("Sales cycle in 8 phases" template) with N deals created evenly
   over the last two years, each entering its open stages one after another (a step of 3 to 13
   days), 40 % won and 30 % lost once their last step is behind them: about 5 stage changes per
-  deal (the first is the creation), and 3 activities per deal.
+  deal (the first is the creation), and 3 activities per deal. One deal in four had its value
+  and expected close date edited once during its life, one in twelve twice (each edit lowered
+  the value by 2,500 and pushed the date 21 days out): about 33,000 forecast changes.
 - The "Bench board" pipeline (same template: 7 open stages, won, lost) with M open deals created
   in the last 120 days, spread evenly over the open stages: deal n in open stage n % 7 at
   board position (n / 7 + 1) × 1024, unique in each column and spaced as the board spaces
@@ -35,7 +37,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bench.runner import AFTER_ALL, Case, log, register
-from deals.models import Account, Activity, Deal, DealStatus, LeadSource, LostReason, StageChange
+from deals.models import (
+    Account,
+    Activity,
+    Deal,
+    DealStatus,
+    ForecastChange,
+    LeadSource,
+    LostReason,
+    StageChange,
+)
 from deals.services.moves import POSITION_GAP
 from pipeline_crm.models import Role, Team, User
 from stages.models import Pipeline, StageKind
@@ -157,6 +168,8 @@ def generate(*, deals: int = DEALS, board_deals: int = BOARD_DEALS) -> Generated
             counts["stage changes"] = cursor.rowcount
             cursor.execute(ACTIVITIES_SQL, params)
             counts["activities"] = cursor.rowcount
+            cursor.execute(EDITS_SQL, params)
+            counts["forecast changes"] = cursor.rowcount
             cursor.execute(f"DROP TABLE {PLAN_TABLE}")
             cursor.execute(BOARD_SQL, params)
             counts["board deals"] = cursor.rowcount
@@ -164,7 +177,7 @@ def generate(*, deals: int = DEALS, board_deals: int = BOARD_DEALS) -> Generated
         counts["teams"] = TEAMS
     analyze = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
     with connection.cursor() as cursor:
-        for model in (Deal, StageChange, Activity, Account, User):
+        for model in (Deal, StageChange, ForecastChange, Activity, Account, User):
             cursor.execute(f'{analyze} "{model._meta.db_table}"')
     return Generated(
         admin=admin,
@@ -186,13 +199,19 @@ ACCOUNTS_SQL = f"""
 
 # Deal n: created n × 2 years / N after two years ago; won (n % 20 < 8), lost (< 14) or open;
 # steps: how many open stages it goes through (won deals 4–7, the others 1–7), each lasting
-# `step`. `entered`: the steps begun by now; `closed`: its close is in the past.
+# `step`. `entered`: the steps begun by now; `closed`: its close is in the past; `edits`: how
+# many times its value and expected close were edited, at a third and two thirds of `life`
+# (its time from creation to its close, or to now).
 PLAN_SQL = f"""
     CREATE TEMPORARY TABLE {PLAN_TABLE} AS
+    SELECT *,
+           CASE WHEN closed THEN steps * step ELSE %(now)s::timestamptz - created_at END AS life
+    FROM (
     SELECT n, created_at, outcome, steps, step,
            LEAST(steps, FLOOR(EXTRACT(EPOCH FROM %(now)s::timestamptz - created_at)
                               / EXTRACT(EPOCH FROM step))::int + 1) AS entered,
-           outcome <> 'open' AND created_at + steps * step < %(now)s::timestamptz AS closed
+           outcome <> 'open' AND created_at + steps * step < %(now)s::timestamptz AS closed,
+           CASE WHEN n %% 12 = 1 THEN 2 WHEN n %% 4 = 1 THEN 1 ELSE 0 END AS edits
     FROM (
         SELECT n,
                %(now)s::timestamptz - interval '{DAYS} days'
@@ -203,6 +222,7 @@ PLAN_SQL = f"""
                interval '1 day' * (3 + n %% 11) + interval '1 minute' * (n %% 600) AS step
         FROM generate_series(1, %(deals)s) AS n
     ) AS plan
+    ) AS entered
 """
 
 # board_position = n: unique in the pipeline, so it also finds deal n again below.
@@ -211,7 +231,7 @@ DEALS_SQL = f"""
         title, account_id, pipeline_id, stage_id, status, owner_id, value, expected_close_date,
         source_id, lost_reason_id, has_budget, has_authority, has_need, has_timeline,
         created_at, updated_at, stage_changed_at, closed_at, last_activity_at, board_position,
-        is_archived
+        is_archived, forecast_changed_at
     )
     SELECT 'Bench report deal ' || n,
            (%(account_ids)s::bigint[])[1 + (n * 13) %% %(accounts)s],
@@ -235,8 +255,24 @@ DEALS_SQL = f"""
            LEAST(created_at + (entered - 1) * step + interval '1 day' * (n %% 25),
                  %(now)s::timestamptz),
            n,
-           false
+           false,
+           CASE WHEN edits > 0 THEN created_at + life * edits / 3 END
     FROM {PLAN_TABLE}
+"""
+
+# Edit k of a deal's `edits` replaced a value 2,500 higher and a date 21 days earlier than
+# the edit after it set (the last one: than the deal holds).
+EDITS_SQL = f"""
+    INSERT INTO "{ForecastChange._meta.db_table}" (deal_id, value_before,
+                                                   expected_close_date_before, by_id, changed_at)
+    SELECT d.id,
+           d.value + 2500 * (p.edits - k + 1),
+           d.expected_close_date - 21 * (p.edits - k + 1),
+           d.owner_id,
+           p.created_at + p.life * k / 3
+    FROM {PLAN_TABLE} AS p
+    JOIN "{Deal._meta.db_table}" AS d ON d.pipeline_id = %(pipeline)s AND d.board_position = p.n
+    CROSS JOIN LATERAL generate_series(1, p.edits) AS k
 """
 
 # One change per stage entered (the first is the creation), and the close.
@@ -344,6 +380,7 @@ def remove() -> int:
             Task.objects.filter(deal__in=deals).delete()
             Activity.objects.filter(deal__in=deals).delete()
             StageChange.objects.filter(deal__in=deals)._raw_delete(connection.alias)
+            ForecastChange.objects.filter(deal__in=deals)._raw_delete(connection.alias)
             removed += deals._raw_delete(connection.alias)
             Pipeline.objects.filter(pk=pipeline.pk).update(default_lost_stage=None)
             pipeline.stages.all().delete()

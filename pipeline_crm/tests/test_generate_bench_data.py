@@ -13,7 +13,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 
 from bench import generate
 from conftest import require_or_skip
-from deals.models import Account, Activity, Deal, DealStatus, StageChange
+from deals.models import Account, Activity, Deal, DealStatus, ForecastChange, StageChange
 from pipeline_crm.management.commands.generate_bench_data import (
     NOT_A_BENCH_DATABASE,
     NOT_POSTGRES,
@@ -96,6 +96,22 @@ def test_every_deal_starts_with_its_creation_stage_change(generated):
     assert set(deals.values_list("creations", flat=True)) == {1}
 
 
+def test_edited_deals_have_a_consistent_forecast_history(generated):
+    deals = Deal.objects.filter(pipeline=generated["reports"])
+    edits = ForecastChange.objects.filter(deal__in=deals)
+    assert edits.count() == DEALS // 4 + DEALS // 12 + 1  # n % 4 == 1, and n % 12 == 1 again
+    last = edits.filter(deal=OuterRef("pk")).order_by("-changed_at", "-pk")
+    edited = deals.filter(forecast_changed_at__isnull=False)
+    assert edited.count() == (DEALS + 3) // 4
+    # The deal's latest edit is when it says it was edited; every edit lies in its life.
+    assert not edited.exclude(forecast_changed_at=Subquery(last.values("changed_at")[:1])).exists()
+    assert not edits.filter(changed_at__lte=F("deal__created_at")).exists()
+    assert not edits.filter(
+        deal__closed_at__isnull=False, changed_at__gte=F("deal__closed_at")
+    ).exists()
+    assert not edits.filter(value_before__lte=F("deal__value")).exists()
+
+
 def test_remove_leaves_nothing(generated):
     out = StringIO()
     call_command("generate_bench_data", remove=True, force=True, stdout=out)
@@ -104,6 +120,7 @@ def test_remove_leaves_nothing(generated):
     assert not Pipeline.objects.filter(name__in=names).exists()
     assert not Deal.objects.exists()
     assert not StageChange.objects.exists()
+    assert not ForecastChange.objects.exists()
     assert not Activity.objects.exists()
     assert not Account.objects.filter(name__startswith=generate.ACCOUNT_PREFIX).exists()
     assert not User.objects.filter(username__startswith=generate.USER_PREFIX).exists()
