@@ -11,6 +11,7 @@ from deals.models import (
     Contact,
     Deal,
     Flush,
+    ForecastChange,
     LeadSource,
     LostReason,
     StageChange,
@@ -120,6 +121,20 @@ class StageChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("from_stage", "to_stage", "by")
 
 
+class ForecastChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """What each edit of the deal's value or expected close date replaced, written only by
+    the services (and this admin's edits, through them)."""
+
+    model = ForecastChange
+    verbose_name_plural = "value and expected close edits (the values they replaced)"
+    fields = ["changed_at", "value_before", "expected_close_date_before", "by"]
+    readonly_fields = fields
+    extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ForecastChange]:
+        return super().get_queryset(request).select_related("by")
+
+
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
     form = AdminDealForm
@@ -185,7 +200,7 @@ class DealAdmin(admin.ModelAdmin):
         return [*fields, "pipeline"] if obj is not None else fields
 
     def get_inlines(self, request: HttpRequest, obj: Deal | None) -> list:
-        return [StageChangeInline] if obj is not None else []
+        return [StageChangeInline, ForecastChangeInline] if obj is not None else []
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
@@ -234,6 +249,7 @@ class DealAdmin(admin.ModelAdmin):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # A deal's stage history goes with the deal, although the history admin is read-only.
         perms_needed.discard(StageChange._meta.verbose_name)
+        perms_needed.discard(ForecastChange._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
 

@@ -7,8 +7,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from deals.models import Account, Activity, ActivityKind, Deal, DealStatus, StageChange
-from deals.services import LOST_REASON_REQUIRED, MOVE_OTHER_PIPELINE
+from deals.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Deal,
+    DealStatus,
+    ForecastChange,
+    StageChange,
+)
+from deals.services import LOST_REASON_REQUIRED, MOVE_OTHER_PIPELINE, update_deal
 from deals.tests.factories import (
     AccountFactory,
     ActivityFactory,
@@ -217,18 +225,26 @@ def test_a_stage_of_another_pipeline_is_not_a_valid_choice(admin_client, deal):
     assert deal.stage_changes.count() == 1
 
 
-def test_the_change_page_shows_the_stage_history_read_only(admin_client, deal, pipeline):
+def test_the_change_page_shows_the_stage_and_edit_history_read_only(
+    admin_client, admin_user, deal, pipeline
+):
+    update_deal(deal, by=admin_user, value=Decimal("900"))
+
     response = admin_client.get(reverse("admin:deals_deal_change", args=[deal.pk]))
 
-    (inline,) = response.context["inline_admin_formsets"]
-    assert inline.formset.model is StageChange
-    assert [f.instance.to_stage.name for f in inline.formset.initial_forms] == ["Lead"]
-    assert not inline.has_add_permission
-    assert not inline.has_change_permission
-    assert not inline.has_delete_permission
+    stages, edits = response.context["inline_admin_formsets"]
+    assert stages.formset.model is StageChange
+    assert [f.instance.to_stage.name for f in stages.formset.initial_forms] == ["Lead"]
+    assert edits.formset.model is ForecastChange
+    assert [f.instance.value_before for f in edits.formset.initial_forms] == [Decimal("1000")]
+    for inline in (stages, edits):
+        assert not inline.has_add_permission
+        assert not inline.has_change_permission
+        assert not inline.has_delete_permission
 
 
-def test_deleting_a_deal_deletes_its_history(admin_client, deal):
+def test_deleting_a_deal_deletes_its_history(admin_client, admin_user, deal):
+    update_deal(deal, by=admin_user, value=Decimal("900"))
     url = reverse("admin:deals_deal_delete", args=[deal.pk])
 
     response = admin_client.post(url, {"post": "yes"})
@@ -236,6 +252,7 @@ def test_deleting_a_deal_deletes_its_history(admin_client, deal):
     assert response.status_code == 302
     assert not Deal.objects.exists()
     assert not StageChange.objects.exists()
+    assert not ForecastChange.objects.exists()
 
 
 def test_deleting_an_account_with_deals_is_refused(admin_client, deal):
