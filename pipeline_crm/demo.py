@@ -30,6 +30,7 @@ from deals.models import (
     Contact,
     Deal,
     DealStatus,
+    ForecastChange,
     LeadSource,
     LostReason,
     StageChange,
@@ -330,6 +331,7 @@ def seed_demo(*, seed: int = DEFAULT_SEED, reset: bool = False) -> DemoSummary:
     deals = create_deals_with_history([plan.draft for plan in plans])
     _create_activities(rng, deals=deals, plans=plans)
     _create_tasks(rng, deals=deals, plans=plans, today=today)
+    _create_forecast_edits(rng, deals=deals, plans=plans)
     return demo_summary(created=True)
 
 
@@ -617,6 +619,31 @@ def _create_activities(rng: random.Random, *, deals: list[Deal], plans: list[_De
         Exists(Activity.objects.filter(deal=OuterRef("pk"))), pk__in=[d.pk for d in deals]
     ).update(last_activity_at=newest(deal=OuterRef("pk")))
     _demo_accounts().update(last_activity_at=newest(account=OuterRef("pk")))
+
+
+def _create_forecast_edits(
+    rng: random.Random, *, deals: list[Deal], plans: list[_DealPlan]
+) -> None:
+    """About one deal in four had its value and expected close date edited once during its
+    life: first estimated a quarter or so off, and expected a few weeks earlier (deals
+    slip), which the forecast accuracy report then shows."""
+    edits = [
+        ForecastChange(
+            deal=deal,
+            value_before=_round_value(float(deal.value) * rng.choice((0.75, 0.8, 1.2, 1.25))),
+            expected_close_date_before=deal.expected_close_date
+            - timedelta(days=rng.randint(14, 45)),
+            by=deal.owner,
+            changed_at=_between(rng, deal.created_at, plan.last_touch),
+        )
+        for deal, plan in zip(deals, plans, strict=True)
+        if rng.random() < 0.25
+    ]
+    ForecastChange.objects.bulk_create(edits, batch_size=1000)
+    latest = ForecastChange.objects.filter(deal=OuterRef("pk")).order_by("-changed_at")
+    Deal.objects.filter(pk__in=[edit.deal_id for edit in edits]).update(
+        forecast_changed_at=Subquery(latest.values("changed_at")[:1])
+    )
 
 
 def _activity(deal: Deal, kind: str, subject: str, *, at: datetime) -> Activity:

@@ -13,7 +13,7 @@ from django.db.models import Count, Max
 from django.test import override_settings
 from django.utils import timezone
 
-from deals.models import Account, Activity, Deal, DealStatus, StageChange
+from deals.models import Account, Activity, Deal, DealStatus, ForecastChange, StageChange
 from deals.tests.factories import DealFactory
 from pipeline_crm.demo import DEMO_PASSWORD
 from pipeline_crm.models import Role, Team, User
@@ -181,6 +181,17 @@ class TestTheSeededDemo:
             assert activity.deal.created_at <= activity.occurred_at <= timezone.now()
             if activity.deal.closed_at:
                 assert activity.occurred_at <= activity.deal.closed_at
+
+    def test_some_deals_had_their_value_and_expected_close_edited_during_their_life(self):
+        edits = ForecastChange.objects.select_related("deal")
+        assert 60 <= len(edits) <= 140  # about one deal in four
+        for edit in edits:
+            deal = edit.deal
+            assert deal.created_at <= edit.changed_at <= (deal.closed_at or timezone.now())
+            assert deal.forecast_changed_at == edit.changed_at
+            assert edit.value_before != deal.value
+            assert edit.expected_close_date_before < deal.expected_close_date
+        assert Deal.objects.filter(forecast_changed_at__isnull=False).count() == len(edits)
 
     def test_open_deals_have_overdue_today_upcoming_and_done_tasks(self):
         today = timezone.localdate()
