@@ -212,9 +212,8 @@ def forecast_accuracy(deals: QuerySet[Deal], *, today: dt.date) -> list[QuarterA
     relevant = Q()
     for index, (quarter, then) in enumerate(zip(quarters, probabilities, strict=True)):
         start = quarter.start_at
-        # The quarter of the date, not a range check: PostgreSQL would look the date up
-        # twice for `BETWEEN` (1.8 lookups per edited deal instead of 1, 100,000 deals: the
-        # query took 130 ms instead of 90).
+        # The quarter of the date, not a range check: PostgreSQL looks the date up twice
+        # for `BETWEEN` (100,000 deals: 17,600 lookups for a quarter instead of 9,700).
         expected_then = TruncQuarter(forecast_then("expected_close_date", start))
         expected = Q(Exact(expected_then, quarter.start), created_at__lt=start)
         aggregates[f"forecast{index}"] = Sum(
