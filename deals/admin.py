@@ -17,15 +17,14 @@ from deals.models import (
     StageChange,
 )
 from deals.services import (
-    FORECAST_FIELDS,
     DealError,
     archive_accounts,
     archive_contacts,
     archive_deals,
     create_deal,
-    forecast_change,
     log_activity,
     move_deal,
+    record_forecast_edit,
     restore_accounts,
     restore_contacts,
     restore_deals,
@@ -227,20 +226,15 @@ class DealAdmin(admin.ModelAdmin):
             for name in form.changed_data
             if name != "stage" and not (moved and name == "lost_reason")
         ]
-        forecast = None
-        if FORECAST_FIELDS & set(plain):
-            forecast = forecast_change(
-                obj,
-                value=form.initial["value"],
-                expected_close_date=form.initial["expected_close_date"],
-                by=request.user,
-            )
-            obj.forecast_changed_at = forecast.changed_at
-            plain.append("forecast_changed_at")
         if plain:
             obj.save(update_fields=[*plain, "updated_at"])
-        if forecast is not None:
-            forecast.save()
+        record_forecast_edit(
+            obj,
+            plain,
+            value_before=form.initial.get("value"),
+            expected_close_date_before=form.initial.get("expected_close_date"),
+            by=request.user,
+        )
         if moved:
             move_deal(obj, data["stage"], by=request.user, lost_reason=data["lost_reason"])
         obj.refresh_from_db()

@@ -3,6 +3,7 @@ activities. Stage, pipeline and status change only through `moves`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -183,20 +184,30 @@ def _save_changes(
     record.save(update_fields=fields)
 
 
-def forecast_change(
-    deal: Deal, *, value: Decimal, expected_close_date: date | None, by: User | None
-) -> ForecastChange:
-    """The record that `deal`'s value and expected close date were `value` and
-    `expected_close_date` until now, to save with the edit, which also sets
-    `deal.forecast_changed_at` to its `changed_at`. Reports rebuild past forecasts from
-    these records."""
-    return ForecastChange(
+def record_forecast_edit(
+    deal: Deal,
+    fields: Collection[str],
+    *,
+    value_before: Decimal,
+    expected_close_date_before: date | None,
+    by: User | None,
+) -> ForecastChange | None:
+    """After an edit of `fields` of `deal` was saved: when it touched the value or the
+    expected close date (FORECAST_FIELDS), record what they were before it and when
+    (`deal.forecast_changed_at`). Reports rebuild past forecasts from these records.
+    Call it in the edit's transaction."""
+    if not FORECAST_FIELDS & set(fields):
+        return None
+    change = ForecastChange.objects.create(
         deal=deal,
-        value_before=value,
-        expected_close_date_before=expected_close_date,
+        value_before=value_before,
+        expected_close_date_before=expected_close_date_before,
         by=by,
         changed_at=timezone.now(),
     )
+    Deal.objects.filter(pk=deal.pk).update(forecast_changed_at=change.changed_at)
+    deal.forecast_changed_at = change.changed_at
+    return change
 
 
 def _check_owner(by: User, owner: User) -> None:
@@ -230,15 +241,15 @@ def update_deal(deal: Deal, *, by: User, **changes: object) -> Deal:
     contact = changed.get("contact")
     if contact is not None and contact.is_archived:
         raise ValidationError({"contact": CONTACT_IS_ARCHIVED.format(contact=contact)})
-    forecast = None
-    if FORECAST_FIELDS & changed.keys():
-        forecast = forecast_change(
-            deal, value=deal.value, expected_close_date=deal.expected_close_date, by=by
-        )
-        changed["forecast_changed_at"] = forecast.changed_at
+    value_before, expected_close_date_before = deal.value, deal.expected_close_date
     _save_changes(deal, changed, exclude=_RELATION_FIELDS)
-    if forecast is not None:
-        forecast.save()
+    record_forecast_edit(
+        deal,
+        changed,
+        value_before=value_before,
+        expected_close_date_before=expected_close_date_before,
+        by=by,
+    )
     if account is not None and deal.status == DealStatus.OPEN and not deal.is_archived:
         bring_back_accounts([account.pk])  # archived after the check above
     return deal
