@@ -401,6 +401,39 @@ def test_a_deal_that_slipped_counts_in_each_quarter_as_it_was_expected_then(
     assert texts(tables["forecast-months"])[2] == ["December 2026", "$0", "$1,000", "$2,500", "1"]
 
 
+@time_machine.travel(NOW, tick=False)
+def test_only_deals_open_on_a_quarters_first_day_count_in_its_forecast(
+    client, rep, pipeline, accuracy_data
+):
+    deal_with_history(  # lost before Q3, reopened after its first day: closed on Jul 1
+        pipeline,
+        rep,
+        [("Qualified", "2026-05-01"), ("Lost", "2026-06-15"), ("Qualified", "2026-07-20")],
+        value=1000,
+        expected_close_date="2026-09-15",
+    )
+    deal_with_history(  # lost the day before Q3, expected in it
+        pipeline,
+        rep,
+        [("Qualified", "2026-05-01"), ("Lost", "2026-06-30")],
+        value=1000,
+        expected_close_date="2026-08-01",
+    )
+    late = deal_with_history(  # open on Jul 1 and expected in Q3 (40 %), lost since
+        pipeline,
+        rep,
+        [("Qualified", "2026-05-01"), ("Lost", "2026-07-02")],
+        value=1000,
+        expected_close_date="2026-06-01",
+    )
+    with time_machine.travel(at("2026-06-20"), tick=False):  # slipped into Q3 before Jul 1
+        update_deal(late, by=rep, expected_close_date=dt.date(2026, 8, 1))
+
+    tables, _ = show(client, rep)
+
+    assert texts(tables["forecast-accuracy"])[3] == ["Q3 2026", "$700", "$3,000", "$2,300", "76.7 %"]
+
+
 def test_probabilities_at_reads_each_stage_as_configured_then(pipeline):
     lead, contacted = stage(pipeline, "Lead"), stage(pipeline, "Contacted")
     Stage.history.update(history_date=at("2025-01-01"))
