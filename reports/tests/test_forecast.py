@@ -431,7 +431,8 @@ def test_only_deals_open_on_a_quarters_first_day_count_in_its_forecast(
 
     tables, _ = show(client, rep)
 
-    assert texts(tables["forecast-accuracy"])[3] == ["Q3 2026", "$700", "$3,000", "$2,300", "76.7 %"]
+    q3 = texts(tables["forecast-accuracy"])[3]
+    assert q3 == ["Q3 2026", "$700", "$3,000", "$2,300", "76.7 %"]  # + 40 % of $1,000
 
 
 def test_probabilities_at_reads_each_stage_as_configured_then(pipeline):
