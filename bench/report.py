@@ -332,7 +332,7 @@ import_deals bench/data/import-10000.csv --pipeline "Bench import" --by bench.ad
   database state: what the previous run created is deleted set-based and the tables are
   vacuumed and analysed, outside the timing; before each benchmark's runs the whole database
   is vacuumed and analysed, so that no case inherits dead rows or stale statistics.
-- `make bench` takes about 25 minutes, a third of it building and removing the 1,000,000-deal
+- `make bench` takes 15 to 30 minutes by the machine, a third of it building and removing the 1,000,000-deal
   set of the `stress_*` cases (run the others by name to skip it).
 - Times are wall-clock seconds of the operation alone, commit included. The median is
   compared with the target; p95 and p99 are nearest-rank percentiles, so with 20 runs or
