@@ -184,24 +184,28 @@ def pipeline_sums(
         return (
             deals.filter(changed_since)
             .annotate(
-                # Only open stages have a probability: NULL for a deal closed now.
-                p_now=probability_of("stage", then),
                 p_then=Case(
                     When(open_then, then=probability_then(at, then)), output_field=IntegerField()
                 ),
             )
             .order_by()
-            # Grouped by the probabilities: each deal's history is looked up once (a filter
-            # or a sum over p_then would each look it up again).
-            .values_list("p_now", "p_then")
-            .annotate(sum_now=Sum("value"), sum_then=Sum(forecast_then("value", at)))
+            # Grouped by the stage now and the probability then: each deal's history is
+            # looked up once (a filter or a sum over p_then would each look it up again).
+            .values_list("stage", "p_then")
+            .annotate(
+                sum_now=Sum("value"),
+                # Looked up only for deals open then (the others' p_then is NULL).
+                sum_then=Sum(Case(When(open_then, then=forecast_then("value", at)))),
+            )
         )
 
     # The deals moved since `at` (each read from deal_moved_idx alone), and those only
     # edited: two sets that do not overlap, so nothing is counted twice.
     moved = grouped(Q(stage_changed_at__gt=at))
     edited = grouped(Q(stage_changed_at__lte=at, forecast_changed_at__gt=at))
-    for p_now, p_then, value, value_then in moved.union(edited, all=True):
+    for stage_id, p_then, value, value_then in moved.union(edited, all=True):
+        # Only open stages have a probability: None for a deal closed now.
+        p_now = then.get(stage_id)
         if p_now is not None:
             total -= value or 0
             weighted -= (value or 0) * p_now
