@@ -118,6 +118,14 @@ def probability_of(
     )
 
 
+def open_at(at: dt.datetime) -> Q:
+    """The deals that may have been open at `at`: created by then and not closed by then (a
+    deal's close is its last stage change). A deal closed then and reopened since has no
+    `closed_at` and passes: its stage then (`probability_then`) says it was closed. Cheap
+    columns only, so checked first it spares the others their history lookups."""
+    return Q(created_at__lte=at) & (Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+
+
 def probability_then(at: dt.datetime, probabilities: Probabilities) -> Case:
     """Per deal, the probability (`probabilities`: as configured at `at`) of the stage it
     was in at `at` if that stage was open, else NULL (closed, or not created yet). Use on
@@ -177,8 +185,7 @@ def pipeline_sums(
         (value * then.get(stage_id, 0) for stage_id, value in open_now["by_stage"].items()),
         Decimal(0),
     )
-    # A deal closed by `at` was not open then (its close is its last stage change).
-    open_then = Q(created_at__lte=at) & (Q(closed_at__isnull=True) | Q(closed_at__gt=at))
+    open_then = open_at(at)
 
     def grouped(changed_since: Q) -> QuerySet:
         return (
