@@ -41,6 +41,7 @@ from deals.models import (
 )
 from deals.selectors import board_owners
 from deals.selectors.totals import ZERO, DealTotals, deal_totals
+from pipeline_crm.ids import IdField
 from pipeline_crm.models import Team
 from stages.models import Stage, StageKind
 
@@ -70,6 +71,13 @@ class SortFilter(django_filters.ChoiceFilter):
             for name in fields
         ]
         return qs.order_by(*order, "-pk" if descending else "pk")
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id from a report's link (`?account=<id>`): a whole number the database can hold,
+    not any decimal."""
+
+    field_class = IdField
 
 
 def _nullable(model: type[models.Model], path: str) -> bool:
@@ -193,9 +201,9 @@ class DealFilterSet(_ListFilterSet):
     mine = django_filters.BooleanFilter(
         label="In my reports", method="filter_mine", widget=forms.HiddenInput
     )
-    account = django_filters.NumberFilter("account_id", widget=forms.HiddenInput)
-    lost_reason = django_filters.NumberFilter("lost_reason_id", widget=forms.HiddenInput)
-    reached = django_filters.NumberFilter(method="filter_reached", widget=forms.HiddenInput)
+    account = IdFilter("account_id", widget=forms.HiddenInput)
+    lost_reason = IdFilter("lost_reason_id", widget=forms.HiddenInput)
+    reached = IdFilter(method="filter_reached", widget=forms.HiddenInput)
     expected = django_filters.ChoiceFilter(
         choices=(("none", "No expected close date"), ("past", "Expected close date passed")),
         method="filter_expected",

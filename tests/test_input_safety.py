@@ -232,7 +232,9 @@ def test_free_text_is_escaped_everywhere_it_shows(client, admin_user, pipeline, 
 # Random input: never a 500, never a partial write
 
 text = st.text(max_size=40)
-ids = st.one_of(st.integers(min_value=-5, max_value=10**12), text)
+# Ids as typed, and past what the database's integers (and SQLite's parameters) hold.
+numbers = st.one_of(st.integers(min_value=-5, max_value=10**12), st.sampled_from([2**63, 10**20]))
+ids = st.one_of(numbers, text)
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

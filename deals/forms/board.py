@@ -7,6 +7,7 @@ from django import forms
 from deals.forms.records import ACCOUNT_AMBIGUOUS, ACCOUNT_REQUIRED
 from deals.models import LostReason
 from deals.selectors import BoardFilters
+from pipeline_crm.ids import IdField
 
 
 class BoardFilterForm(forms.Form):
@@ -27,7 +28,7 @@ class BoardFilterForm(forms.Form):
         ]
         if not owners:
             # Parsing only ("load more", moves): any id; visibility still applies.
-            self.fields["owner"] = forms.IntegerField(required=False, min_value=1)
+            self.fields["owner"] = IdField(required=False)
 
     def filters(self) -> BoardFilters:
         if not self.is_valid():
@@ -48,9 +49,9 @@ class MoveDealForm(forms.Form):
     Stages are checked by `move_deal` under its lock, so here they are only ids.
     """
 
-    stage = forms.IntegerField(min_value=1)
-    from_stage = forms.IntegerField(min_value=1, required=False)
-    position = forms.IntegerField(required=False, min_value=0)
+    stage = IdField()
+    from_stage = IdField(required=False)
+    position = IdField(required=False, min_value=0)
     lost_reason = forms.ModelChoiceField(
         queryset=LostReason.objects.filter(is_active=True), required=False
     )

@@ -760,9 +760,18 @@ text = st.text(max_size=30)
                 "page",
                 "industry",
                 "account",
+                "lost_reason",
+                "reached",
+                "mine",
+                "team",
+                "expected",
             ]
         ),
-        st.one_of(text, st.integers(min_value=-5, max_value=10**12).map(str)),
+        st.one_of(
+            text,
+            st.integers(min_value=-5, max_value=10**12).map(str),
+            st.sampled_from([str(2**63), "9" * 20]),
+        ),
     ),
     htmx=st.booleans(),
 )
