@@ -8,7 +8,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from deals.forms import BoardFilterForm, MoveDealForm, QuickAddDealForm, add_service_error
@@ -41,14 +40,8 @@ from deals.services import (
     move_deal,
 )
 from pipeline_crm.ids import parse_id
+from pipeline_crm.redirects import next_url
 from stages.models import Pipeline, Stage, StageKind
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return fallback
 
 
 def _board_url(pipeline_id: int, query: str = "") -> str:
@@ -134,8 +127,8 @@ def _refuse(request: HttpRequest, deal: Deal, reason: str, status: int) -> HttpR
     if request.htmx:
         payload = {"error": reason, "stage_id": deal.stage_id, "status": deal.status}
         return JsonResponse(payload, status=status)
-    next_url = _safe_next(request, _board_url(deal.pipeline_id))
-    context = {"deal": deal, "error": reason, "next": next_url}
+    back = next_url(request, _board_url(deal.pipeline_id))
+    context = {"deal": deal, "error": reason, "next": back}
     return render(request, "deals/move_refused.html", context, status=status)
 
 
@@ -150,7 +143,7 @@ def move_form(request: HttpRequest, deal_id: int) -> HttpResponse:
         "selected": parse_id(preselect) or deal.stage_id,
         "stages": deal.pipeline.stages.all(),
         "lost_reasons": active_lost_reasons(),
-        "next": _safe_next(request, _board_url(deal.pipeline_id)),
+        "next": next_url(request, _board_url(deal.pipeline_id)),
     }
     return render(request, "deals/move.html", context)
 
@@ -179,7 +172,7 @@ def move(request: HttpRequest, deal_id: int) -> HttpResponse:
         return _refuse(request, *refusal)
     if not request.htmx:
         messages.success(request, f"Moved “{moved.title}” to “{moved.stage.name}”.")
-        return redirect(_safe_next(request, _board_url(moved.pipeline_id)))
+        return redirect(next_url(request, _board_url(moved.pipeline_id)))
     return _render_move_result(request, moved, moved.previous_stage, filters)
 
 
@@ -267,6 +260,6 @@ def quick_add(request: HttpRequest, pipeline_id: int) -> HttpResponse:
             add_service_error(form, error)
         else:
             messages.success(request, f"Added “{deal.title}” to “{stage.name}”.")
-            return redirect(_safe_next(request, _board_url(pipeline.pk)))
+            return redirect(next_url(request, _board_url(pipeline.pk)))
     context = {"pipeline": pipeline, "stage": stage, "form": form, "active_section": "Board"}
     return render(request, "deals/quick_add.html", context)

@@ -21,7 +21,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -29,6 +28,7 @@ from deals.forms import add_service_error
 from deals.selectors import assignable_owners
 from pipeline_crm.ids import parse_id
 from pipeline_crm.models import User
+from pipeline_crm.redirects import next_url
 from tasks.forms import NextTaskForm, ReassignForm, SnoozeForm, TaskEditForm
 from tasks.models import Task, TaskStatus
 from tasks.selectors import (
@@ -87,11 +87,8 @@ def _get_task(request: HttpRequest, task_id: int) -> Task:
 
 
 def _next_url(request: HttpRequest) -> str:
-    """`next` from the form or the query if it is a URL of this site, else the list."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return reverse("tasks:list")
+    """`next` from the form or the query if it is a path of this site, else the list."""
+    return next_url(request, reverse("tasks:list"))
 
 
 def _place(request: HttpRequest) -> str:

@@ -337,6 +337,18 @@ def test_the_move_to_form_works_without_javascript(client, rep, pipeline):
     assert f"Moved “{deal.title}” to “Qualified”." in followed.content.decode()
 
 
+@pytest.mark.parametrize("target", ["-1", "board", "https://evil.example/", "//evil.example/"])
+def test_the_move_to_form_goes_back_only_to_a_page_of_this_site(client, rep, pipeline, target):
+    """A bare word was taken for the name of a view (a 500), another site for a redirect."""
+    [deal] = make_deals(pipeline, rep, 1)
+    client.force_login(rep)
+
+    response = move(client, deal, stage(pipeline, "Qualified"), htmx=False, next=target)
+
+    assert response.status_code == 302 and response["Location"] == board_url(pipeline)
+    assert Deal.objects.get(pk=deal.pk).stage == stage(pipeline, "Qualified")
+
+
 def test_a_drop_within_a_column_reorders_it(client, rep, pipeline):
     a, b, c = make_deals(pipeline, rep, 3)
     client.force_login(rep)

@@ -275,9 +275,10 @@ def test_the_next_task_form_shows_its_errors(client, rep, task):
     assert Task.objects.count() == 1
 
 
-def test_next_must_be_a_url_of_this_site(client, rep, task):
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "-1", "tasks"])
+def test_next_must_be_a_path_of_this_site(client, rep, task, target):
     client.force_login(rep)
-    response = client.post(url("dismiss", task), {"next": "https://evil.example/"})
+    response = client.post(url("dismiss", task), {"next": target})
     assert response.url == LIST
 
 
