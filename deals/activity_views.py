@@ -66,7 +66,7 @@ def edit(request: HttpRequest, activity_id: int) -> HttpResponse:
     form = ActivityEditForm(request.POST if request.method == "POST" else None, activity=activity)
     if form.is_bound and form.is_valid():
         try:
-            update_activity(activity, by=request.user, **form.cleaned_data)
+            update_activity(activity, by=request.user, **form.edits())
         except ValidationError as error:
             add_service_error(form, error)
         else:

@@ -68,7 +68,7 @@ def _stage_steps(deal: Deal) -> list[dict[str, object]]:
 
 
 def _bant_context(deal: Deal, form: BantForm | None = None) -> dict[str, object]:
-    form = form or BantForm(initial={name: getattr(deal, name) for name in BantForm.base_fields})
+    form = form or BantForm(record=deal)
     score = sum(bool(getattr(deal, name)) for name in BantForm.base_fields)
     return {"bant_form": form, "bant_score": score}
 
@@ -178,9 +178,9 @@ def field(request: HttpRequest, deal_id: int, field: str) -> HttpResponse:
 def bant(request: HttpRequest, deal_id: int) -> HttpResponse:
     """Tick or untick Budget, Authority, Need and Timeline."""
     deal = get_deal(request, deal_id, change=True)
-    form = BantForm(request.POST)
+    form = BantForm(request.POST, record=deal)
     if form.is_valid():
-        update_deal(deal, by=request.user, **form.cleaned_data)
+        update_deal(deal, by=request.user, **form.edits())
     if request.htmx:
         context = page_context(request, deal) | _bant_context(deal)
         return render(request, "deals/partials/bant.html", context)

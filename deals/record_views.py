@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.forms.models import model_to_dict
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,7 +35,6 @@ from deals.selectors import (
     visible_accounts,
 )
 from deals.services import (
-    DEAL_EDITABLE_FIELDS,
     DealError,
     archive_account,
     archive_contact,
@@ -178,20 +176,20 @@ def deal_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def deal_edit(request: HttpRequest, deal_id: int) -> HttpResponse:
     deal = get_deal(request, deal_id, change=True)
-    initial = model_to_dict(deal, fields=DEAL_EDITABLE_FIELDS)
+    initial = {}
     if request.htmx and request.method == "GET":
         initial["account"] = _id_param(request, "account")
     form = DealEditForm(
         request.POST if request.method == "POST" else None,
+        record=deal,
         initial=initial,
         **_deal_choices(request, deal),
     )
     if request.htmx and request.method == "GET":
         return _contacts_only(request, form)
     if form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in DEAL_EDITABLE_FIELDS}
         try:
-            update_deal(deal, by=request.user, **changes)
+            update_deal(deal, by=request.user, **form.edits())
         except (ValidationError, DealError) as error:
             add_service_error(form, error)
         else:
@@ -260,12 +258,12 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     account = get_account(request, account_id, change=True)
     form = AccountForm(
         request.POST if request.method == "POST" else None,
-        initial=model_to_dict(account, fields=AccountForm.base_fields),
+        record=account,
         owners=_account_owners(request, account),
     )
     if form.is_valid():
         try:
-            update_account(account, by=request.user, **form.cleaned_data)
+            update_account(account, by=request.user, **form.edits())
         except (ValidationError, DealError) as error:
             add_service_error(form, error)
         else:
@@ -324,11 +322,11 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = _changeable_contact(request, contact_id)
     form = ContactForm(
         request.POST if request.method == "POST" else None,
-        initial=model_to_dict(contact, fields=ContactForm.base_fields),
+        record=contact,
     )
     if form.is_valid():
         try:
-            update_contact(contact, by=request.user, **form.cleaned_data)
+            update_contact(contact, by=request.user, **form.edits())
         except (ValidationError, DealError) as error:
             add_service_error(form, error)
         else:

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from deals.forms import MarksInvalidFields, style_field
+from pipeline_crm.forms import KeepsConcurrentEdits, to_the_minute
 from tasks.services import (
     SNOOZE_IN_THE_PAST,
     SNOOZE_OPTIONS,
@@ -92,9 +93,10 @@ class ReassignForm(MarksInvalidFields, forms.Form):
         style_field(self.fields["assignee"])
 
 
-class TaskEditForm(MarksInvalidFields, forms.Form):
-    """Title, notes and due time. A due time in the past is refused unless it is the one
-    the task already has (an overdue task keeps its date while its title is corrected)."""
+class TaskEditForm(KeepsConcurrentEdits, MarksInvalidFields, forms.Form):
+    """Title, notes and due time. A save writes only what this user changed; a due time
+    in the past is refused only when typed (an overdue task keeps its date while its
+    title is corrected)."""
 
     title = forms.CharField(max_length=200)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -104,21 +106,24 @@ class TaskEditForm(MarksInvalidFields, forms.Form):
     )
 
     def __init__(self, *args, task, **kwargs):
-        kwargs.setdefault(
-            "initial", {"title": task.title, "notes": task.notes, "due_at": task.due_at}
-        )
         kwargs.setdefault("auto_id", f"task-{task.pk}-%s")
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, record=task, **kwargs)
         self.task = task
         for name in self.fields:
             style_field(self.fields[name])
 
+    def shown(self, record) -> dict[str, object]:
+        return {
+            "title": record.title,
+            "notes": record.notes,
+            "due_at": to_the_minute(record.due_at),
+        }
+
     def clean_due_at(self):
         due_at = self.cleaned_data["due_at"]
-        same_minute = abs((due_at - self.task.due_at).total_seconds()) < 60
-        if due_at < timezone.now() and not same_minute:
+        if due_at < timezone.now() and self.changed_by_user("due_at"):
             raise forms.ValidationError(DUE_IN_THE_PAST)
-        return self.task.due_at if same_minute else due_at
+        return due_at
 
 
 class NextTaskForm(QuickTaskForm):

@@ -174,19 +174,33 @@ def reassign_task(task: Task, *, to: User, by: User) -> Task:
     return task
 
 
-def update_task(task: Task, *, by: User, title: str, notes: str, due_at: datetime) -> Task:
-    """Change what `task` says and when it is due. Raises ValidationError for bad values
-    (an empty title), leaving `task` as it was. A later due date makes the due reminder go
-    out again when the new time comes."""
+def update_task(
+    task: Task,
+    *,
+    by: User,
+    title: str | None = None,
+    notes: str | None = None,
+    due_at: datetime | None = None,
+) -> Task:
+    """Change what `task` says and when it is due (a field left None is kept). Raises
+    ValidationError for bad values (an empty title), leaving `task` as it was. A later due
+    date makes the due reminder go out again when the new time comes."""
     candidate = copy(task)
-    candidate.title, candidate.notes, candidate.due_at = title.strip(), notes, due_at
+    if title is not None:
+        candidate.title = title.strip()
+    if notes is not None:
+        candidate.notes = notes
+    if due_at is not None:
+        candidate.due_at = due_at
     candidate.clean_fields(exclude=["assignee", "deal", "account", "created_by"])
     changes: dict[str, object] = {
-        "title": candidate.title,
-        "notes": candidate.notes,
-        "due_at": due_at,
+        name: getattr(candidate, name)
+        for name in ("title", "notes", "due_at")
+        if getattr(candidate, name) != getattr(task, name)
     }
-    if due_at > task.due_at:
+    if not changes:
+        return task
+    if candidate.due_at > task.due_at:
         changes["reminder_sent_at"] = None
     return _update_open(task, **changes)
 

@@ -333,7 +333,7 @@ def edit(request: HttpRequest, task_id: int) -> HttpResponse:
     form = TaskEditForm(request.POST if request.method == "POST" else None, task=task)
     if form.is_bound and form.is_valid():
         try:
-            update_task(task, by=request.user, **form.cleaned_data)
+            update_task(task, by=request.user, **form.edits())
         except TaskClosed as error:
             return _closed(request, task, error)
         except ValidationError as error:

@@ -16,6 +16,7 @@ from deals.models import (
     LeadSource,
 )
 from deals.selectors import assignable_owners, visible_accounts
+from pipeline_crm.forms import KeepsConcurrentEdits, to_the_minute
 
 DEAL_FIELD_LABELS = {
     "title": "Title",
@@ -56,7 +57,7 @@ def style_field(field: forms.Field, *, small: bool = True) -> None:
     field.widget.attrs["class"] = f"{base}{size}"
 
 
-class DealFieldForm(MarksInvalidFields, forms.Form):
+class DealFieldForm(KeepsConcurrentEdits, MarksInvalidFields, forms.Form):
     """One field of a deal (a key of DEAL_FIELD_LABELS), for inline edit, with the choices
     `user` may pick: visible accounts, the contacts of the deal's account, the owners
     `user` may assign, the active lead sources.
@@ -66,10 +67,9 @@ class DealFieldForm(MarksInvalidFields, forms.Form):
     """
 
     def __init__(self, *args, deal: Deal, name: str, user, **kwargs):
-        kwargs.setdefault("initial", model_to_dict(deal, fields=[name]))
-        kwargs.setdefault("auto_id", "edit-%s")
-        super().__init__(*args, **kwargs)
         self.deal, self.name = deal, name
+        kwargs.setdefault("auto_id", "edit-%s")
+        super().__init__(*args, record=deal, **kwargs)
         widgets = {"expected_close_date": forms.DateInput(attrs={"type": "date"})}
         field = fields_for_model(Deal, fields=[name], widgets=widgets)[name]
         field.label = DEAL_FIELD_LABELS[name]
@@ -89,23 +89,27 @@ class DealFieldForm(MarksInvalidFields, forms.Form):
         field.widget.attrs["autofocus"] = True
         self.fields[name] = field
 
+    def shown(self, record: Deal) -> dict[str, object]:
+        return model_to_dict(record, fields=[self.name])
+
     @property
     def bound_field(self) -> forms.BoundField:
         return self[self.name]
 
     def changes(self) -> dict[str, object]:
-        """What to pass to `update_deal`. A new account drops a contact who does not
-        work there (the deal may only name its account's contacts)."""
-        value = self.cleaned_data[self.name]
-        changes = {self.name: value}
-        contact = self.deal.contact
-        if self.name == "account" and contact is not None and contact.account_id != value.pk:
+        """What to pass to `update_deal`: nothing when the user left the value as shown.
+        A new account drops a contact who does not work there (the deal may only name its
+        account's contacts)."""
+        changes = self.edits()
+        account, contact = changes.get("account"), self.deal.contact
+        if account is not None and contact is not None and contact.account_id != account.pk:
             changes["contact"] = None
         return changes
 
 
-class BantForm(forms.Form):
-    """The deal page's BANT checklist; labels and hints from BANT_FIELDS."""
+class BantForm(KeepsConcurrentEdits, forms.Form):
+    """The deal page's BANT checklist of `record`, a deal; labels and hints from
+    BANT_FIELDS. A save writes only the boxes this user ticked or unticked."""
 
     has_budget = forms.BooleanField(required=False)
     has_authority = forms.BooleanField(required=False)
@@ -139,8 +143,7 @@ class ActivityForm(MarksInvalidFields, forms.Form):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {})
-        now = timezone.localtime().replace(second=0, microsecond=0)
-        kwargs["initial"].setdefault("occurred_at", now)
+        kwargs["initial"].setdefault("occurred_at", to_the_minute())
         kwargs.setdefault("auto_id", "activity-%s")
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
@@ -156,7 +159,7 @@ class ActivityForm(MarksInvalidFields, forms.Form):
         return occurred_at
 
 
-class ActivityEditForm(ActivityForm):
+class ActivityEditForm(KeepsConcurrentEdits, ActivityForm):
     """Correcting a logged activity: its kind too, and the same rule for "When", which
     keeps the activity's exact time while left as it was."""
 
@@ -164,22 +167,19 @@ class ActivityEditForm(ActivityForm):
     field_order = ["kind", "subject", "body", "occurred_at"]
 
     def __init__(self, *args, activity: Activity, **kwargs):
-        # To the minute, like the input: the hidden initial then matches an untouched field.
-        when = timezone.localtime(activity.occurred_at).replace(second=0, microsecond=0)
-        kwargs.setdefault(
-            "initial",
-            {
-                "kind": activity.kind,
-                "subject": activity.subject,
-                "body": activity.body,
-                "occurred_at": when,
-            },
-        )
         kwargs.setdefault("auto_id", "edit-activity-%s")
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, record=activity, **kwargs)
         self.activity = activity
         self.fields["occurred_at"].required = True
         self.fields["occurred_at"].help_text = ""
+
+    def shown(self, record: Activity) -> dict[str, object]:
+        return {
+            "kind": record.kind,
+            "subject": record.subject,
+            "body": record.body,
+            "occurred_at": to_the_minute(record.occurred_at),
+        }
 
     def clean_occurred_at(self):
         if "occurred_at" not in self.changed_data:

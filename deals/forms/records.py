@@ -23,6 +23,7 @@ from deals.models import (
     NEGATIVE_VALUE,
 )
 from deals.services import DealError
+from pipeline_crm.forms import KeepsConcurrentEdits
 from pipeline_crm.ids import parse_id
 from stages.models import Stage
 
@@ -246,8 +247,11 @@ class DealCreateForm(_DealFieldsForm):
         return cleaned
 
 
-class DealEditForm(_DealFieldsForm):
-    """A deal's plain fields; its stage changes through "Move to…"."""
+class DealEditForm(KeepsConcurrentEdits, _DealFieldsForm):
+    """A deal's plain fields; its stage changes through "Move to…". The contact list
+    follows the account, so a change of either saves both."""
+
+    edited_together = (frozenset({"account", "contact"}),)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -280,7 +284,9 @@ def _social_profiles() -> Fieldset:
     )
 
 
-class AccountForm(forms.Form):
+class AccountForm(KeepsConcurrentEdits, forms.Form):
+    """A new account, or (with `record`) an account's fields."""
+
     name = forms.CharField(max_length=200)
     industry = forms.CharField(max_length=100, required=False)
     website = _url_field("Website")
@@ -308,7 +314,9 @@ class AccountForm(forms.Form):
         )
 
 
-class ContactForm(forms.Form):
+class ContactForm(KeepsConcurrentEdits, forms.Form):
+    """A new contact, or (with `record`) a contact's fields."""
+
     name = forms.CharField(max_length=200)
     title = forms.CharField(max_length=100, required=False, label="Job title")
     email = forms.EmailField(required=False)

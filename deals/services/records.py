@@ -470,22 +470,24 @@ def update_activity(
     activity: Activity,
     *,
     by: User,
-    subject: str,
-    body: str,
-    occurred_at: datetime,
+    subject: str | None = None,
+    body: str | None = None,
+    occurred_at: datetime | None = None,
     kind: str | None = None,
 ) -> Activity:
-    """Change what `activity` says and when it happened (`kind` None: keep it).
+    """Change what `activity` says and when it happened (a field left None is kept).
 
     Validates like `log_activity` (full_clean; "not in the future" is the form's rule, as
     for logging) and saves only the fields that differ; on ValidationError `activity` is
     left as it was. A new time moves `last_activity_at` of the deal and the account as
     `_refresh_last_activity` says, so the board's "Rotting" mark follows the correction.
     """
-    changes = {"subject": subject, "body": body, "occurred_at": occurred_at}
-    if kind is not None:
-        changes["kind"] = kind
-    changed = {name: value for name, value in changes.items() if getattr(activity, name) != value}
+    changes = {"subject": subject, "body": body, "occurred_at": occurred_at, "kind": kind}
+    changed = {
+        name: value
+        for name, value in changes.items()
+        if value is not None and getattr(activity, name) != value
+    }
     if not changed:
         return activity
     before = activity.occurred_at

@@ -136,6 +136,31 @@ def test_inline_edit_saves_a_field_and_escape_cancels(page, live_server, rep, pi
     assert deal.title != "Never saved"
 
 
+def test_an_inline_edit_shows_a_value_saved_meanwhile_before_replacing_it(
+    page, live_server, rep, admin_user, pipeline, screenshots
+):
+    deal = DealFactory(pipeline=pipeline, owner=rep, value=Decimal("1000"))
+    page.set_viewport_size(WIDE)
+    open_page(page, live_server, rep, deal.get_absolute_url())
+    page.get_by_role("link", name="Edit value").click()
+    update_deal(deal, by=admin_user, value=Decimal("5000"))  # a manager, in another tab
+
+    page.locator("#edit-value").fill("25000")
+    page.locator("#edit-value").press("Enter")
+
+    error = page.locator("#deal-field-value .invalid-feedback")
+    expect(error).to_contain_text("Someone else changed this to “$5,000” while you were editing")
+    expect(page.locator("#edit-value")).to_have_value("25000")
+    page.locator("#deal-field-value").screenshot(path=screenshots / "deal-edit-conflict.png")
+    deal.refresh_from_db()
+    assert deal.value == Decimal("5000")
+
+    page.locator("#edit-value").press("Enter")
+    expect(page.locator("#deal-field-value")).to_contain_text("$25,000")
+    deal.refresh_from_db()
+    assert deal.value == Decimal("25000")
+
+
 def test_ticking_a_bant_box_saves_it(page, live_server, rep, pipeline):
     deal = DealFactory(pipeline=pipeline, owner=rep)
     open_page(page, live_server, rep, deal.get_absolute_url())
