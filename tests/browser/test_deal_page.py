@@ -143,6 +143,7 @@ def test_an_inline_edit_shows_a_value_saved_meanwhile_before_replacing_it(
     page.set_viewport_size(WIDE)
     open_page(page, live_server, rep, deal.get_absolute_url())
     page.get_by_role("link", name="Edit value").click()
+    expect(page.locator("#edit-value")).to_be_focused()  # the form's request is over
     update_deal(deal, by=admin_user, value=Decimal("5000"))  # a manager, in another tab
 
     page.locator("#edit-value").fill("25000")

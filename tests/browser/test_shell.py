@@ -85,3 +85,35 @@ def test_on_a_phone_the_navigation_collapses_behind_a_toggler(page, live_server,
     toggler.click()
 
     expect(deals).to_be_visible()
+
+
+def test_a_second_click_on_save_while_the_page_loads_posts_nothing(
+    page, live_server, rep, pipeline
+):
+    """A plain form posts once: a second click while the answer is on its way (an
+    impatient double click, a slow network) would create the deal twice."""
+    from deals.models import Deal
+    from deals.tests.factories import AccountFactory
+
+    AccountFactory(name="Initech", owner=rep)
+    log_in(page, live_server)
+    page.goto(live_server.url + reverse("deals:create"))
+    page.get_by_label("Title").fill("Pilot")
+    page.get_by_label("Account", exact=True).select_option(label="Initech")
+    held = []  # the posts, kept from the server until the second click
+    page.route(
+        "**/deals/new/",
+        lambda route: held.append(route) if route.request.method == "POST" else route.continue_(),
+    )
+
+    # Two clicks 200 ms apart, from the page itself: Playwright would wait for the
+    # navigation the first one starts.
+    page.get_by_role("button", name="Create deal").evaluate(
+        "button => { button.click(); setTimeout(() => button.click(), 200); }"
+    )
+    page.wait_for_timeout(600)
+
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("h1")).to_contain_text("Pilot")
+    assert Deal.objects.filter(title="Pilot").count() == 1
