@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "pipeline_crm.jobs.DeferredJobsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After htmx: a fragment request that must log in again reloads its page instead.
+    "pipeline_crm.errors.LoginRedirectMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes requires: turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
@@ -136,6 +138,7 @@ SESSION_ENGINE = (
 
 AUTH_USER_MODEL = "pipeline_crm.User"
 LOGIN_URL = "login"
+CSRF_FAILURE_VIEW = "pipeline_crm.errors.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

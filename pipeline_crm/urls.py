@@ -9,6 +9,8 @@ from django.views.generic import RedirectView
 
 from deals import views as deal_views
 
+handler403 = "pipeline_crm.errors.permission_denied"
+
 admin.site.site_header = "Pipeline CRM administration"
 admin.site.site_title = "Pipeline CRM admin"
 admin.site.index_title = "Configuration"

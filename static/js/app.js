@@ -4,6 +4,11 @@
  * double click, a slow network) would save twice, two deals or two contacts. Forms that
  * scripts send (htmx drops a request while one of the same form is in flight) cancel the
  * browser's own submission, so they are left alone.
+ *
+ * A change made in place (htmx) that the server refused or never got says so in the
+ * error toast (templates/includes/error_toast.html), and a form marked
+ * data-reset-on-error shows its saved state again: htmx alone would leave the page as if
+ * the change had been saved.
  */
 (() => {
   "use strict";
@@ -27,5 +32,54 @@
         delete form.dataset.posting;
       }
     }
+  });
+
+  const NOT_ALLOWED = "You may not change this. Reload the page to see it as it is now.";
+  const GONE =
+    "This is no longer here for you: removed, or given to someone outside your team. Reload the page.";
+  const FAILED =
+    "The server failed on this, so it may not have been saved. Reload the page to check, then try again.";
+  const OFFLINE =
+    "The server could not be reached, so this was not saved. Check the connection and try again.";
+  // Longer plain-text answers are not messages meant for a toast.
+  const MESSAGE_MAX = 300;
+
+  function showError(text) {
+    const toast = document.querySelector("[data-error-toast]");
+    if (!toast || typeof bootstrap === "undefined") {
+      return;
+    }
+    toast.querySelector("[data-toast-text]").textContent = text;
+    bootstrap.Toast.getOrCreateInstance(toast).show();
+  }
+
+  /** The server's own reason when it sent one as plain text, else one for the status. */
+  function reason(xhr) {
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    const text = type.startsWith("text/plain") ? xhr.responseText.trim() : "";
+    if (text && text.length <= MESSAGE_MAX) {
+      return text;
+    }
+    if (xhr.status === 403) {
+      return NOT_ALLOWED;
+    }
+    return xhr.status === 404 ? GONE : FAILED;
+  }
+
+  /** A form that saves on each change (BANT) shows again what is saved. */
+  function undo(event) {
+    const form = event.detail.elt;
+    if (form instanceof HTMLFormElement && form.matches("[data-reset-on-error]")) {
+      form.reset();
+    }
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    undo(event);
+    showError(reason(event.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", (event) => {
+    undo(event);
+    showError(OFFLINE);
   });
 })();

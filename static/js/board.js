@@ -129,7 +129,13 @@
   }
 
   async function refusalReason(response) {
-    if (!(response.headers.get("Content-Type") || "").includes("application/json")) {
+    const type = response.headers.get("Content-Type") || "";
+    if (type.startsWith("text/plain")) {
+      // A reason not about the move (the page is out of date for the session).
+      const text = (await response.text()).trim();
+      return text.length <= 300 ? { error: text } : {};
+    }
+    if (!type.includes("application/json")) {
       return {};
     }
     try {
@@ -174,8 +180,18 @@
         method: "POST",
         body,
         credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
+        headers: {
+          "X-CSRFToken": csrfToken(),
+          "HX-Request": "true",
+          "HX-Current-URL": window.location.href,
+        },
       });
+      const redirect = response.headers.get("HX-Redirect");
+      if (redirect) {
+        // The session ended: log in again, then back to the board (nothing was moved).
+        window.location.assign(redirect);
+        return;
+      }
       if (response.ok) {
         const html = await response.text();
         setBusy(card, false);

@@ -13,6 +13,7 @@ flag in test_settings.py's subprocesses).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,20 +66,34 @@ def browser_context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(browser_context: BrowserContext, live_server) -> Iterator[Page]:
-    """A fresh desktop-sized page with no cookies, failing the test on any broken request."""
+def expected_failures() -> list[re.Pattern]:
+    """Patterns of "<status or network error> <url>" that a test expects (the refusal it
+    tests), which the `page` fixture then does not count as a broken request."""
+    return []
+
+
+@pytest.fixture
+def page(
+    browser_context: BrowserContext, live_server, expected_failures: list[re.Pattern]
+) -> Iterator[Page]:
+    """A fresh desktop-sized page with no cookies, failing the test on any broken request
+    but the `expected_failures`."""
     browser_context.clear_cookies()
     page = browser_context.new_page()
     failures: list[str] = []
 
+    def fail(failure: str) -> None:
+        if not any(pattern.search(failure) for pattern in expected_failures):
+            failures.append(failure)
+
     def check_response(response: Response) -> None:
         if response.status >= 400:
-            failures.append(f"{response.status} {response.url}")
+            fail(f"{response.status} {response.url}")
 
     def check_request(request: Request) -> None:
         # Navigating away cancels requests still in flight; that is not a broken page.
         if request.failure != "net::ERR_ABORTED":
-            failures.append(f"{request.failure} {request.url}")
+            fail(f"{request.failure} {request.url}")
 
     page.on("response", check_response)
     page.on("requestfailed", check_request)

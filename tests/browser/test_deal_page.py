@@ -3,8 +3,10 @@ stage bar, marking it lost in the dialog, inline edit with Escape, screenshots."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
@@ -160,6 +162,58 @@ def test_an_inline_edit_shows_a_value_saved_meanwhile_before_replacing_it(
     expect(page.locator("#deal-field-value")).to_contain_text("$25,000")
     deal.refresh_from_db()
     assert deal.value == Decimal("25000")
+
+
+def test_a_change_the_server_refuses_says_why(
+    page, expected_failures, live_server, rep, other_rep, pipeline
+):
+    expected_failures.append(re.compile(r"^403 .*/bant/"))
+    deal = DealFactory(pipeline=pipeline, owner=rep, title="Pilot")
+    open_page(page, live_server, rep, deal.get_absolute_url())
+    Deal.objects.filter(pk=deal.pk).update(owner=other_rep)  # handed over meanwhile
+
+    page.get_by_label("Budget").click()
+
+    toast = page.locator("#app-toast")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text("You may look at “Pilot” but not change it.")
+    expect(page.get_by_label("Budget")).not_to_be_checked()  # as saved
+    deal.refresh_from_db()
+    assert not deal.has_budget
+
+
+def test_a_change_that_never_reaches_the_server_says_so(
+    page, expected_failures, live_server, rep, pipeline
+):
+    expected_failures.append(re.compile(r"^net::ERR_FAILED .*/bant/"))
+    deal = DealFactory(pipeline=pipeline, owner=rep)
+    open_page(page, live_server, rep, deal.get_absolute_url())
+    page.route("**/bant/", lambda route: route.abort())  # the connection drops
+
+    page.get_by_label("Budget").click()  # not check(): the box is unticked at once again
+
+    expect(page.locator("#app-toast")).to_contain_text(
+        "The server could not be reached, so this was not saved."
+    )
+    expect(page.get_by_label("Budget")).not_to_be_checked()
+
+
+def test_a_change_in_place_after_the_session_ended_logs_in_and_comes_back(
+    page, live_server, rep, pipeline
+):
+    deal = DealFactory(pipeline=pipeline, owner=rep)
+    open_page(page, live_server, rep, deal.get_absolute_url())
+    page.context.clear_cookies()  # logged out meanwhile (another tab, or expired)
+
+    page.get_by_role("link", name="Edit value").click()
+
+    # The whole page, not a login form swapped into the value's field.
+    login = f"{reverse('login')}?next={quote(deal.get_absolute_url(), safe='')}"
+    expect(page).to_have_url(live_server.url + login)
+    page.get_by_label("Username").fill(rep.username)
+    page.get_by_label("Password").fill("secret-pass-123")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(live_server.url + deal.get_absolute_url())
 
 
 def test_ticking_a_bant_box_saves_it(page, live_server, rep, pipeline):
