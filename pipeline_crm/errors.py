@@ -17,10 +17,8 @@ from django.views.csrf import csrf_failure as page_csrf_failure
 from django_htmx.http import HttpResponseClientRedirect
 
 NOT_ALLOWED = "You may not do this."
-CSRF_REFUSED = (
-    "This page is out of date for your session (you logged in again since it opened): "
-    "reload it and try again."
-)
+# The session changed since the page opened (logged out, or in again, elsewhere).
+CSRF_REFUSED = "This page is out of date for your session: reload it and try again."
 
 
 class LoginRedirectMiddleware:

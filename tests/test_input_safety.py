@@ -369,14 +369,17 @@ EDITABLE = (
         ["title", "account", "contact", "owner", "value", "expected_close_date", "source"]
     ),
     value=st.one_of(text, ids),
+    # The value the form says it showed (pipeline_crm.forms.KeepsConcurrentEdits).
+    shown=st.none() | text | ids,
     htmx=st.booleans(),
 )
-def test_inline_edit_survives_any_input(client, rep, pipeline, name, value, htmx):
+def test_inline_edit_survives_any_input(client, rep, pipeline, name, value, shown, htmx):
     deal = Deal.objects.filter(owner=rep).first() or DealFactory(pipeline=pipeline, owner=rep)
     client.force_login(rep)
     before = Deal.objects.values_list(*EDITABLE).get(pk=deal.pk)
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
-    response = client.post(reverse("deals:field", args=[deal.pk, name]), {name: value}, **headers)
+    data = {name: value} if shown is None else {name: value, f"initial-{name}": shown}
+    response = client.post(reverse("deals:field", args=[deal.pk, name]), data, **headers)
     assert response.status_code in (200, 302)
     saved = response.status_code == 302 or "hx-swap-oob" in response.content.decode()
     if not saved:

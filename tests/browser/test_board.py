@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -157,6 +159,22 @@ def test_dragging_a_card_to_the_next_column_moves_the_deal(page, live_server, re
     assert acme.stage == stage(pipeline, "Contacted")
     change = acme.stage_changes.get(from_stage__isnull=False)
     assert (change.from_stage.name, change.to_stage.name, change.by) == ("Lead", "Contacted", rep)
+
+
+def test_a_drop_after_the_session_ended_logs_in_and_comes_back_to_the_board(
+    page, live_server, rep, pipeline
+):
+    acme = add_deal(pipeline, rep, "Lead", "Acme renewal", 3000)
+    open_board(page, live_server, rep, pipeline)
+    # The session ends (expired, or logged out in another tab); the CSRF cookie stays.
+    page.context.clear_cookies(name=settings.SESSION_COOKIE_NAME)
+
+    drag_to(page, acme, drop_list(page, "Contacted"))
+
+    board = reverse("deals:board", args=[pipeline.pk])
+    expect(page).to_have_url(re.compile(re.escape(f"/login/?next={quote(board, safe='')}")))
+    acme.refresh_from_db()
+    assert acme.stage == stage(pipeline, "Lead")  # nothing moved
 
 
 def test_dropping_a_card_on_lost_asks_why_and_closes_the_deal(page, live_server, rep, pipeline):
