@@ -113,7 +113,8 @@ class KeepsConcurrentEdits:
         return field.has_changed(current, self[name].data)
 
     def _refuse_stale(self, name: str) -> None:
-        value = _display(getattr(self.record, name, None))
+        label = getattr(self.record, f"get_{name}_display", None)  # a field with choices
+        value = label() if label else _display(getattr(self.record, name, None))
         message = EDITED_MEANWHILE.format(value=value) if value else CLEARED_MEANWHILE
         self.add_error(name, message)
         # The value now stands as shown: the next save is this user's choice over it.
@@ -134,9 +135,9 @@ def _display(value: object) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, datetime):
-        return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+        return formats.date_format(timezone.localtime(value), "M j, Y · H:i")
     if isinstance(value, date):
-        return formats.date_format(value, "DATE_FORMAT")
+        return formats.date_format(value, "M j, Y")
     if isinstance(value, Decimal):
         return whole_money(value)
     return Truncator(str(value)).chars(80)

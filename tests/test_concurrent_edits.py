@@ -234,7 +234,8 @@ def test_a_task_due_time_both_changed_is_refused(client, rep, admin_user, deal):
     mine = timezone.localtime(task.due_at + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     refused = client.post(url, data | {"due_at": mine})
 
-    assert MEANWHILE in refused.text
+    theirs = timezone.localtime(task.due_at).strftime("%b %-d, %Y · %H:%M")
+    assert f"Someone else changed this to “{theirs}” {MEANWHILE}" in refused.text
     assert Task.objects.get(pk=task.pk).due_at == task.due_at  # the other's time
 
 
@@ -267,3 +268,16 @@ def test_an_overdue_task_renamed_on_a_stale_form_keeps_its_new_due_time(
     assert response.status_code == 302
     task = Task.objects.get(pk=task.pk)
     assert (task.title, task.due_at) == ("Call back about pricing", rescheduled)
+
+
+def test_an_activity_kind_both_changed_is_refused_with_its_label(client, rep, deal):
+    call = log_activity(kind=ActivityKind.CALL, subject="Intro", user=rep, deal=deal)
+    client.force_login(rep)
+    url = reverse("deals:activity-edit", args=[call.pk])
+    data = open_form(client, url, url)
+    Activity.objects.filter(pk=call.pk).update(kind=ActivityKind.MEETING)
+
+    refused = client.post(url, data | {"kind": ActivityKind.EMAIL})
+
+    assert f"Someone else changed this to “Meeting” {MEANWHILE}" in refused.text
+    assert Activity.objects.get(pk=call.pk).kind == ActivityKind.MEETING
