@@ -21,9 +21,17 @@ NOT_ALLOWED = "You may not do this."
 CSRF_REFUSED = "This page is out of date for your session: reload it and try again."
 
 
+SESSION_ENDED = (
+    "Your session has ended, so this was not saved. "
+    "Reload the page to log in again (copy what you typed first)."
+)
+
+
 class LoginRedirectMiddleware:
     """After the session ended, a fragment request's redirect to the login page becomes a
-    redirect of the whole page (HX-Redirect), coming back to that page once logged in."""
+    redirect of the whole page (HX-Redirect), coming back to that page once logged in. A
+    save (POST) gets the reason instead (401): leaving the page would lose what the user
+    typed."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -35,6 +43,8 @@ class LoginRedirectMiddleware:
         login = resolve_url(settings.LOGIN_URL)
         if urlsplit(response["Location"]).path != login:
             return response
+        if request.method == "POST":
+            return _reason(SESSION_ENDED, status=401)
         page = request.htmx.current_url_abs_path or resolve_url("home")
         return HttpResponseClientRedirect(f"{login}?{urlencode({'next': page})}")
 

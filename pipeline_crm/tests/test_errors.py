@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from deals.tests.factories import DealFactory
-from pipeline_crm.errors import CSRF_REFUSED
+from pipeline_crm.errors import CSRF_REFUSED, SESSION_ENDED
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +37,20 @@ def test_a_fragment_request_after_the_session_ended_logs_the_whole_page_in_again
     assert response.content == b""  # nothing for htmx to swap into the field
 
 
-def test_the_board_script_goes_back_to_the_board_after_logging_in(client, rep, pipeline):
+@pytest.mark.parametrize("url_name", ["deals:move", "deals:log-activity"])
+def test_a_save_in_place_after_the_session_ended_keeps_the_page_and_says_why(
+    client, rep, pipeline, url_name
+):
     deal = DealFactory(pipeline=pipeline, owner=rep)
-    board = reverse("deals:board", args=[pipeline.pk])
 
-    response = client.post(reverse("deals:move", args=[deal.pk]), headers=fragment_from(board))
+    response = client.post(
+        reverse(url_name, args=[deal.pk]),
+        {"subject": "Two pages of notes"},
+        headers=fragment_from(deal.get_absolute_url()),
+    )
 
-    assert response["HX-Redirect"] == f"{reverse('login')}?next={quote(board, safe='')}"
+    assert (response.status_code, response.text) == (401, SESSION_ENDED)
+    assert "HX-Redirect" not in response  # leaving the page would lose what was typed
 
 
 def test_a_fragment_request_from_another_site_goes_home_after_logging_in(client, pipeline):

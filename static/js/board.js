@@ -131,7 +131,7 @@
   async function refusalReason(response) {
     const type = response.headers.get("Content-Type") || "";
     if (type.startsWith("text/plain")) {
-      // A reason not about the move (the page is out of date for the session).
+      // A reason not about the move (the session ended, or changed since the page opened).
       const text = (await response.text()).trim();
       return text.length <= 300 ? { error: text } : {};
     }
@@ -180,18 +180,8 @@
         method: "POST",
         body,
         credentials: "same-origin",
-        headers: {
-          "X-CSRFToken": csrfToken(),
-          "HX-Request": "true",
-          "HX-Current-URL": window.location.href,
-        },
+        headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
       });
-      const redirect = response.headers.get("HX-Redirect");
-      if (redirect) {
-        // The session ended: log in again, then back to the board (nothing was moved).
-        window.location.assign(redirect);
-        return;
-      }
       if (response.ok) {
         const html = await response.text();
         setBusy(card, false);

@@ -218,6 +218,23 @@ def test_a_change_in_place_after_the_session_ended_logs_in_and_comes_back(
     expect(page).to_have_url(live_server.url + deal.get_absolute_url())
 
 
+def test_a_note_saved_after_the_session_ended_stays_on_the_page(
+    page, expected_failures, live_server, rep, pipeline
+):
+    expected_failures.append(re.compile(r"^401 .*/activities/new/"))
+    deal = DealFactory(pipeline=pipeline, owner=rep)
+    open_page(page, live_server, rep, deal.get_absolute_url())
+    page.get_by_role("link", name="Add note").click()
+    page.get_by_label("Subject").fill("Two pages from the workshop")
+    page.context.clear_cookies(name=settings.SESSION_COOKIE_NAME)
+
+    page.locator("#activity-form-slot").get_by_role("button", name="Save").click()
+
+    expect(page.locator("#app-toast")).to_contain_text("Your session has ended")
+    expect(page.get_by_label("Subject")).to_have_value("Two pages from the workshop")
+    assert not Activity.objects.filter(deal=deal).exists()
+
+
 def test_ticking_a_bant_box_saves_it(page, live_server, rep, pipeline):
     deal = DealFactory(pipeline=pipeline, owner=rep)
     open_page(page, live_server, rep, deal.get_absolute_url())
