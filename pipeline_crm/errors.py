@@ -19,8 +19,6 @@ from django_htmx.http import HttpResponseClientRedirect
 NOT_ALLOWED = "You may not do this."
 # The session changed since the page opened (logged out, or in again, elsewhere).
 CSRF_REFUSED = "This page is out of date for your session: reload it and try again."
-
-
 SESSION_ENDED = (
     "Your session has ended, so this was not saved. "
     "Reload the page to log in again (copy what you typed first)."

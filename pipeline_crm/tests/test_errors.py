@@ -102,7 +102,8 @@ def test_a_change_in_place_from_a_page_older_than_the_session_says_reload(rep, p
 
     assert (fragment.status_code, fragment.text) == (403, CSRF_REFUSED)
     assert page.status_code == 403
-    assert "CSRF" in page.text  # Django's own page for a form post
+    assert "This page was out of date" in page.text
+    assert "nothing was saved" in page.text
 
 
 def test_a_missing_page_says_so_with_a_way_back(client, rep):
@@ -120,3 +121,13 @@ def test_the_server_error_page_renders_without_a_request():
 
     assert "Something went wrong on our side" in html
     assert 'href="/"' in html
+
+
+def test_a_post_too_large_to_read_gets_the_error_page(client, rep, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    client.force_login(rep)
+
+    response = client.post(reverse("deals:create"), {f"field{n}": "x" for n in range(20)})
+
+    assert response.status_code == 400
+    assert "That request could not be read" in response.text
