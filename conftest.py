@@ -124,3 +124,34 @@ def live_worker(transactional_db):
             yield app
     finally:
         app.conf.task_always_eager = True
+
+
+# A broker nothing listens on (tasks/tests/test_jobs.py, browser tests): requests that queue
+# work must still succeed.
+CLOSED_PORT = "redis://127.0.0.1:1/0"
+
+
+def _reset_broker_connections() -> None:
+    """Forget pooled broker connections, so the next publish connects to the new URL."""
+    from kombu import pools
+
+    from pipeline_crm.celery import app
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """A broker address nothing listens on, and no eager mode: publishing must fail."""
+    from pipeline_crm.celery import app
+
+    # The write URL: Celery prefers a CELERY_BROKER_URL environment variable (set in CI)
+    # over app.conf.broker_url, but publishing uses broker_write_url when it is set.
+    saved = app.conf.broker_write_url, app.conf.task_always_eager
+    _reset_broker_connections()
+    app.conf.broker_write_url, app.conf.task_always_eager = CLOSED_PORT, False
+    yield
+    app.conf.broker_write_url, app.conf.task_always_eager = saved
+    _reset_broker_connections()

@@ -26,6 +26,7 @@ from deals.selectors.flush import (
     recent_flushes,
 )
 from deals.services.flush import (
+    FLUSH_FORBIDDEN,
     IN_PROGRESS,
     FlushError,
     FlushPreview,
@@ -37,7 +38,6 @@ from deals.services.flush import (
     undo_deadline,
 )
 
-FLUSH_FORBIDDEN = "Only managers and admins can flush stale deals."
 # The criteria fields: a query string with one of them asks for a preview.
 CRITERIA = frozenset({"inactive_days", "created_before"})
 

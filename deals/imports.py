@@ -26,6 +26,7 @@ from deals.services import (
     bring_back_accounts,
     create_deals_with_history,
 )
+from pipeline_crm.csv_export import unescape_cell
 from pipeline_crm.models import Role, User
 from stages.models import Pipeline, Stage, StageKind
 
@@ -292,13 +293,6 @@ def _read_header(cells: list[str], errors: list[LineError]) -> dict[str, int]:
     return columns
 
 
-def _unescape(text: str) -> str:
-    """Undo the apostrophe `safe_cell` puts before a formula character on export."""
-    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
-        return text[1:]
-    return text
-
-
 def _parse_row(
     line: int, cells: list[str], columns: dict[str, int], errors: list[LineError]
 ) -> ImportRow:
@@ -311,7 +305,7 @@ def _parse_row(
 
     def text(name: str) -> str:
         index = columns.get(name)
-        value = _unescape(cells[index].strip()) if index is not None else ""
+        value = unescape_cell(cells[index].strip()) if index is not None else ""
         if not value and name in REQUIRED_COLUMNS:
             fail(VALUE_REQUIRED.format(column=name))
         if len(value) > MAX_LENGTHS[name]:

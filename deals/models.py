@@ -552,6 +552,10 @@ class FlushItem(models.Model):
     status = models.CharField(
         max_length=8, choices=FlushItemStatus.choices, default=FlushItemStatus.PENDING
     )
+    # The deal's last activity when the flush was confirmed: one logged since, even dated
+    # back into the quiet days, makes the job skip the deal. Empty on older flushes, which
+    # compare with the confirmation's time.
+    activity_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

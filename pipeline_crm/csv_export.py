@@ -2,7 +2,9 @@
 
 A cell starting with = + - @ (or a tab, carriage return or NUL) may be read as a formula by
 Excel, LibreOffice or Google Sheets. Such cells get a leading apostrophe, which spreadsheets
-show as plain text; NUL characters are dropped. Every export goes through `csv_response`.
+show as plain text; NUL characters are dropped. Every export goes through `csv_response`, and
+the import reads a cell back with `unescape_cell`. So that the round trip gives back text
+that itself began with apostrophes before such a character ("'=x"), that text gets one more.
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ def safe_cell(value: object) -> str:
     if isinstance(value, int | float | Decimal) and value >= 0:
         return str(value)
     text = str(value)
-    if text.startswith(FORMULA_TRIGGERS):
+    if text.lstrip("'").startswith(FORMULA_TRIGGERS):
         text = "'" + text
     return text.replace("\0", "")
+
+
+def unescape_cell(text: str) -> str:
+    """The text `safe_cell` was given, from what it wrote (for the import)."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_TRIGGERS):
+        return text[1:]
+    return text
 
 
 class _Echo:

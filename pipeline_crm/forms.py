@@ -1,5 +1,5 @@
-"""What edit forms share: saving only what the user changed, so that nothing someone
-else saved while the form was open is lost."""
+"""What forms share: saving only what the user changed, so that nothing someone else saved
+while the form was open is lost; menus of records read once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.forms.models import model_to_dict
+from django.forms.models import ModelChoiceIterator, model_to_dict
 from django.utils import formats, timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -122,6 +123,49 @@ class KeepsConcurrentEdits:
         current = field.prepare_value(self.initial.get(name))
         self.data = self.data.copy()
         self.data[self[name].html_initial_name] = field.hidden_widget().format_value(current) or ""
+
+
+class _ListedChoices(ModelChoiceIterator):
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for record in self.field.listed():
+            yield self.choice(record)
+
+    def __len__(self) -> int:
+        return len(self.field.listed()) + (self.field.empty_label is not None)
+
+
+class ListedModelChoiceField(forms.ModelChoiceField):
+    """A menu of records read once per form: checking the choice and showing the menu share
+    one query (a plain ModelChoiceField sends one for each), which keeps filter forms with
+    several menus inside a page's query budget. For short menus: all are read either way."""
+
+    iterator = _ListedChoices
+
+    def _set_queryset(self, queryset: models.QuerySet | None) -> None:
+        self._listed = None
+        super()._set_queryset(queryset)
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
+
+    def listed(self) -> list[models.Model]:
+        if self._listed is None:
+            self._listed = list(self.queryset)
+        return self._listed
+
+    def to_python(self, value: object) -> models.Model | None:
+        if value in self.empty_values:
+            return None
+        key = self.to_field_name or "pk"
+        if isinstance(value, self.queryset.model):
+            value = getattr(value, key)
+        for record in self.listed():
+            if str(getattr(record, key)) == str(value):
+                return record
+        raise ValidationError(
+            self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+        )
 
 
 def to_the_minute(moment: datetime | None = None) -> datetime:

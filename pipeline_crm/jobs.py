@@ -18,12 +18,15 @@ from celery.exceptions import Retry
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django_htmx.http import trigger_client_event
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 JOB_DEFERRED = "The email will go out later: the job queue cannot be reached right now."
+# The event (HX-Trigger) that carries those words to a page changed in place.
+JOB_DEFERRED_EVENT = "job-deferred"
 # What the user reads when a job other than an email could not be queued; the catch-up beat
 # run starts it within five minutes.
 DEFERRED_MESSAGES = {
@@ -84,8 +87,10 @@ def _publish(task: CeleryTask, args: tuple[Any, ...]) -> bool:
 class DeferredJobsMiddleware:
     """Tells the user when work their request queued will run later (broker unreachable).
 
-    Sits after MessageMiddleware, so the message is stored with the response; it shows on
-    the next page (the usual POST → redirect) or on this one if it renders messages later.
+    A change made in place (htmx, the board's script) hears it at once: the answer carries
+    a JOB_DEFERRED_EVENT (HX-Trigger) that the page shows in its toast (static/js/app.js).
+    Other requests store a message (this sits after MessageMiddleware), which shows on the
+    next page (the usual POST → redirect) or on this one if it renders messages later.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -95,10 +100,24 @@ class DeferredJobsMiddleware:
         token = _deferred.set([])
         try:
             response = self.get_response(request)
-            for text in dict.fromkeys(
+            texts = dict.fromkeys(
                 DEFERRED_MESSAGES.get(name, JOB_DEFERRED) for name in _deferred.get()
-            ):
-                messages.warning(request, text, fail_silently=True)
+            )
+            if texts and _shown_in_place(request, response):
+                trigger_client_event(response, JOB_DEFERRED_EVENT, {"text": " ".join(texts)})
+            else:
+                for text in texts:
+                    messages.warning(request, text, fail_silently=True)
         finally:
             _deferred.reset(token)
         return response
+
+
+def _shown_in_place(request: HttpRequest, response: HttpResponse) -> bool:
+    """Whether the answer replaces a piece of a page that stays open (not a redirect, not
+    a page the browser goes to next)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and response.status_code < 300
+        and not any(name in response for name in ("HX-Redirect", "HX-Location", "HX-Refresh"))
+    )

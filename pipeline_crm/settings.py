@@ -259,10 +259,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deals.tasks.resume_flushes_task",
         "schedule": crontab(minute="*/5"),
     },
-    # crontab(minute=0, hour=5, day_of_month=1): the pipelines' monthly automatic flush.
+    # crontab(minute=0, hour=5) = "0 5 * * *": the pipelines' monthly automatic flush. It
+    # runs once a month per pipeline, on the first day it finds stale deals; asked every
+    # day, so that a month whose first morning the beat missed is not skipped.
     "scheduled-flushes": {
         "task": "deals.tasks.scheduled_flushes_task",
-        "schedule": crontab(minute=0, hour=5, day_of_month=1),
+        "schedule": crontab(minute=0, hour=5),
     },
     # Every half hour: the learned stage probabilities the funnel and forecast read.
     "refresh-learned-probabilities": {

@@ -7,6 +7,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
+from pipeline_crm.forms import ListedModelChoiceField
 from pipeline_crm.models import User
 from reports.periods import DEFAULT_PRESET, Period, Preset, preset_period
 from reports.scope import report_people, report_teams
@@ -29,11 +30,11 @@ class ReportFilterForm(forms.Form):
     period = forms.ChoiceField(choices=Preset.choices, required=False)
     start = forms.DateField(label="From", required=False, widget=DATE_INPUT)
     end = forms.DateField(label="To", required=False, widget=DATE_INPUT)
-    pipeline = forms.ModelChoiceField(
+    pipeline = ListedModelChoiceField(
         Pipeline.objects.all(), required=False, empty_label="All pipelines"
     )
-    team = forms.ModelChoiceField(None, required=False, empty_label="All teams")
-    owner = forms.ModelChoiceField(None, required=False, empty_label="Everyone")
+    team = ListedModelChoiceField(None, required=False, empty_label="All teams")
+    owner = ListedModelChoiceField(None, required=False, empty_label="Everyone")
 
     def __init__(self, data, *, user: User, today: dt.date | None = None, **kwargs) -> None:
         if data is not None and not data.get("period"):

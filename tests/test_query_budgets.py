@@ -14,12 +14,16 @@ from dataclasses import dataclass
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from deals.models import ActivityKind, Deal
 from deals.tests.factories import ActivityFactory
+from pipeline_crm.models import Role
+from pipeline_crm.tests.factories import UserFactory
+from reports.selectors.learned import learned_cache_key
 from reports.tests.factories import at, deal_with_history
 from stages.tests.factories import stage
 
@@ -116,3 +120,59 @@ def test_the_page_keeps_its_query_budget_at_any_size(
 
     assert max(counts) <= budget.max_queries, f"{budget.page}: {counts}"
     assert counts[0] == counts[1], f"{budget.page}: {counts} queries at {SIZES} deals"
+
+
+# The reports, as each kind of viewer opens them, with each period and filter: the budget of
+# 15 holds for each as the deals grow, also before the learned probabilities are cached.
+
+REPORT_QUERIES = {
+    "default": {},
+    "past period": {"period": "last_quarter"},
+    "custom dates": {"period": "custom", "start": "2025-11-01", "end": "2026-02-10"},
+    "filtered": "filters",  # pipeline, team and owner: filled in by the test
+}
+REPORT_CASES = [
+    *(
+        (report, query)
+        for report in ("revenue", "forecast", "funnel", "team")
+        for query in REPORT_QUERIES
+    ),
+    ("forecast", "learned"),
+]
+REPORT_SIZES = (4, 16)
+
+
+@pytest.fixture
+def team_lead(team_a):
+    team_a.manager = UserFactory(username="frank", role=Role.MANAGER)
+    team_a.save(update_fields=["manager"])
+    return team_a.manager
+
+
+def forget_learned_probabilities(pipeline) -> None:
+    cache.delete_many([learned_cache_key(pipeline.pk)])
+
+
+@pytest.mark.parametrize("viewer", ["admin_user", "team_lead", "rep"])
+@pytest.mark.parametrize(("report", "query"), REPORT_CASES, ids="-".join)
+def test_every_report_keeps_its_budget_for_every_viewer_period_and_filter(
+    request, client, frozen, rep, other_rep, team_a, pipeline, report, query, viewer
+):
+    params = REPORT_QUERIES.get(query, {"probabilities": "learned"})
+    if params == "filters":
+        params = {"pipeline": pipeline.pk, "owner": rep.pk}
+        if viewer != "rep":
+            params["team"] = team_a.pk
+    url = reverse(f"reports:{report}")
+    budget = Budget(report, 15, lambda c, p: lambda: c.get(url, params))
+    numbers = itertools.count()
+    client.force_login(request.getfixturevalue(viewer))
+    cold, warm = [], []
+    for size in REPORT_SIZES:
+        add_deals(pipeline, [rep, other_rep], size - Deal.objects.count(), numbers)
+        forget_learned_probabilities(pipeline)
+        cold.append(count_queries(client, budget, pipeline))
+        warm.append(count_queries(client, budget, pipeline))
+
+    assert max(cold) <= budget.max_queries, f"cold cache: {cold}"
+    assert cold[0] == cold[1] and warm[0] == warm[1], f"{cold}, {warm} at {REPORT_SIZES} deals"

@@ -38,6 +38,7 @@ from deals.models import (
     LostReason,
     StageChange,
 )
+from deals.selectors.flush import can_flush
 from deals.selectors.totals import deal_totals
 from deals.services.moves import POSITION_GAP, DealError, bring_back_accounts
 from stages.models import Pipeline, Stage, StageKind
@@ -46,6 +47,7 @@ from tasks.automation import notify_flushed_owners
 if TYPE_CHECKING:
     from pipeline_crm.models import User
 
+FLUSH_FORBIDDEN = "Only managers and admins can flush stale deals."
 DAYS_NOT_POSITIVE = "The number of days without activity must be 1 or more."
 NO_CRITERION = (
     "Choose at least one criterion: no activity for more than a number of days, "
@@ -89,8 +91,11 @@ class FlushPreview:
     sample: list[Deal]  # the first SAMPLE_SIZE deals, least recently active first
 
 
-def check_criteria(criteria: FlushCriteria, *, today: dt.date) -> None:
-    """The rules a flush's criteria obey, whoever asks (page, command, schedule)."""
+def check_criteria(criteria: FlushCriteria, *, today: dt.date, by: User | None = None) -> None:
+    """The rules a flush obeys, whoever asks (page, command, schedule): its criteria, and
+    who may ask (`by`; None for the schedule)."""
+    if by is not None and not can_flush(by):
+        raise FlushError(FLUSH_FORBIDDEN)
     if criteria.inactive_days is None and criteria.created_before is None:
         raise FlushError(NO_CRITERION)
     if criteria.inactive_days is not None and criteria.inactive_days < 1:
@@ -156,7 +161,7 @@ def start_flush(
     """Confirm a flush: freeze the deals it selects and queue the job that moves them.
     Refuses bad criteria and an empty selection (FlushError), queueing nothing."""
     now = now or timezone.now()
-    check_criteria(criteria, today=timezone.localdate(now))
+    check_criteria(criteria, today=timezone.localdate(now), by=by)
     reason, _ = LostReason.objects.get_or_create(name=settings.FLUSH_LOST_REASON)
     flush = Flush.objects.create(
         pipeline=criteria.pipeline,
@@ -171,7 +176,11 @@ def start_flush(
         lost_reason=reason,
     )
     # In id order: the batches take the deals in it, and an undo puts them back in it.
-    selected = flushable_deals(criteria, user=by, now=now).order_by("pk").values(chosen=F("pk"))
+    selected = (
+        flushable_deals(criteria, user=by, now=now)
+        .order_by("pk")
+        .values(chosen=F("pk"), seen=F("last_activity_at"))
+    )
     _insert_items(flush, selected)
     totals = deal_totals(Deal.objects.filter(flush_items__flush=flush))
     if not totals.count:
@@ -190,8 +199,8 @@ def _insert_items(flush: Flush, deal_ids: QuerySet) -> None:
     table = FlushItem._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" (flush_id, deal_id, status) '
-            f"SELECT %s, selected.chosen, %s FROM ({sql}) AS selected",
+            f'INSERT INTO "{table}" (flush_id, deal_id, status, activity_at) '
+            f"SELECT %s, selected.chosen, %s, selected.seen FROM ({sql}) AS selected",
             (flush.pk, FlushItemStatus.PENDING, *params),
         )
 
@@ -252,11 +261,12 @@ def _move_batch_at_once(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
     """PostgreSQL: the batch in one statement (half the time of four: 100,000 deals in
     about 7 s): take the next pending items, move their deals still as confirmed (the
     self-join reads each deal's stage before the update), write their history, mark the
-    items. A deal changed concurrently is rechecked by the UPDATE and skipped."""
+    items. A deal changed concurrently is rechecked by the UPDATE and skipped. Skipped too:
+    a deal with activity logged since the confirmation (its last activity moved on)."""
     deal, item, change = (model._meta.db_table for model in (Deal, FlushItem, StageChange))
     sql = f"""
         WITH batch AS (
-            SELECT id, deal_id FROM "{item}"
+            SELECT id, deal_id, activity_at FROM "{item}"
             WHERE flush_id = %(flush)s AND status = %(pending)s
             ORDER BY id LIMIT %(size)s
         ),
@@ -267,7 +277,7 @@ def _move_batch_at_once(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
             FROM "{deal}" AS old, batch
             WHERE old.id = d.id AND d.id = batch.deal_id AND d.pipeline_id = %(pipeline)s
               AND d.status = %(open)s AND NOT d.is_archived
-              AND d.last_activity_at <= %(confirmed)s
+              AND d.last_activity_at <= COALESCE(batch.activity_at, %(confirmed)s)
             RETURNING d.id, old.stage_id AS from_stage_id
         ),
         history AS (
@@ -308,23 +318,25 @@ def _move_batch_at_once(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
 def _move_batch(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
     """Other databases (SQLite in development): the same batch through the ORM, in a few
     statements. Returns (moved, processed). Moved: still as confirmed — open, unarchived,
-    untouched since (a move counts as activity)."""
+    no activity logged since (a move counts as activity)."""
     items = list(
         FlushItem.objects.filter(flush=flush, status=FlushItemStatus.PENDING)
         .order_by("pk")
-        .values_list("pk", "deal_id")[: batch_size()]
+        .values_list("pk", "deal_id", "activity_at")[: batch_size()]
     )
-    movable = dict(
-        Deal.objects.filter(
-            pk__in=[deal_id for _, deal_id in items],
+    seen = {deal_id: activity_at or flush.created_at for _, deal_id, activity_at in items}
+    movable = {
+        pk: stage_id
+        for pk, stage_id, last_activity_at in Deal.objects.filter(
+            pk__in=list(seen),
             pipeline_id=flush.pipeline_id,
             status=DealStatus.OPEN,
             is_archived=False,
-            last_activity_at__lte=flush.created_at,
         )
         .select_for_update()
-        .values_list("pk", "stage_id")
-    )
+        .values_list("pk", "stage_id", "last_activity_at")
+        if last_activity_at <= seen[pk]
+    }
     Deal.objects.filter(pk__in=list(movable)).update(
         stage_id=flush.lost_stage_id,
         status=DealStatus.LOST,
@@ -344,8 +356,8 @@ def _move_batch(flush: Flush, *, at: dt.datetime) -> tuple[int, int]:
         )
         for deal_id, stage_id in movable.items()
     )
-    _mark([pk for pk, deal_id in items if deal_id in movable], FlushItemStatus.MOVED)
-    _mark([pk for pk, deal_id in items if deal_id not in movable], FlushItemStatus.SKIPPED)
+    _mark([pk for pk, deal_id, _ in items if deal_id in movable], FlushItemStatus.MOVED)
+    _mark([pk for pk, deal_id, _ in items if deal_id not in movable], FlushItemStatus.SKIPPED)
     return len(movable), len(items)
 
 

@@ -309,6 +309,57 @@ def test_saving_a_field_returns_its_value_and_refreshes_the_header(client, rep, 
     assert deal.value == Decimal("52000")
 
 
+@pytest.mark.parametrize(
+    ("name", "pick", "shown", "stored"),
+    [
+        ("title", lambda deal, bob: "Phase 2", "Phase 2", ("title", "Phase 2")),
+        (
+            "account",
+            lambda deal, bob: AccountFactory(owner=deal.owner, name="Hooli").pk,
+            "Hooli",
+            ("account.name", "Hooli"),
+        ),
+        (
+            "contact",
+            lambda deal, bob: ContactFactory(account=deal.account, name="Nora Quist").pk,
+            "Nora Quist",
+            ("contact.name", "Nora Quist"),
+        ),
+        ("owner", lambda deal, bob: bob.pk, "Bob Baker", ("owner.username", "bob")),
+        ("value", lambda deal, bob: "52000", "$52,000", ("value", Decimal("52000"))),
+        (
+            "expected_close_date",
+            lambda deal, bob: "2031-02-27",
+            "Feb 27, 2031",
+            ("expected_close_date", date(2031, 2, 27)),
+        ),
+        (
+            "source",
+            lambda deal, bob: LeadSourceFactory(name="Trade show").pk,
+            "Trade show",
+            ("source.name", "Trade show"),
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_every_field_saves_in_place_and_shows_its_new_value(
+    client, admin_user, other_rep, deal, name, pick, shown, stored
+):
+    client.force_login(admin_user)
+
+    response = client.post(field_url(deal, name), {name: pick(deal, other_rep)}, **HTMX)
+
+    assert response.status_code == 200
+    assert shown in text(response.content.decode())
+    deal.refresh_from_db()
+    path, expected = stored
+    value = deal
+    for attribute in path.split("."):
+        value = getattr(value, attribute)
+    assert value == expected
+    assert shown in text(page(client, deal))
+
+
 def test_without_javascript_a_field_has_its_own_page_and_saving_goes_back(client, rep, deal):
     client.force_login(rep)
     html = client.get(field_url(deal, "title")).content.decode()

@@ -31,6 +31,7 @@ from deals.services.flush import (
     ALREADY_UNDONE,
     DATE_IN_FUTURE,
     DAYS_NOT_POSITIVE,
+    FLUSH_FORBIDDEN,
     NO_CRITERION,
     NO_LOST_STAGE,
     NOT_FINISHED,
@@ -273,9 +274,6 @@ def everyones(pipeline, rep, other_rep, outsider, manager):
     ("requester", "selected"),
     [
         ("manager", {"carol", "dave"}),
-        ("outsider", {"carol"}),
-        ("rep", {"alice"}),
-        ("other_rep", {"bob"}),
         ("admin_user", {"alice", "bob", "carol", "dave"}),
     ],
 )
@@ -301,15 +299,15 @@ def test_a_scheduled_flush_selects_everyones_deals(pipeline, everyones):
 
 
 def test_a_user_who_may_change_none_of_the_deals_gets_nothing_to_flush(
-    pipeline, rep, outsider, django_capture_on_commit_callbacks
+    pipeline, rep, manager, django_capture_on_commit_callbacks
 ):
-    deal_with_history(pipeline, rep, [("Lead", "2023-05-01")])
+    deal_with_history(pipeline, rep, [("Lead", "2023-05-01")])  # alice is not in dave's team
 
     with (
         django_capture_on_commit_callbacks() as callbacks,
         pytest.raises(FlushError, match=NOTHING_TO_FLUSH),
     ):
-        start_flush(ninety_days(pipeline), by=outsider, now=NOW)
+        start_flush(ninety_days(pipeline), by=manager, now=NOW)
 
     assert callbacks == []
     assert not Flush.objects.exists()
@@ -387,6 +385,45 @@ def test_deals_that_changed_after_the_confirmation_are_skipped(pipeline, stale, 
         stale[4].pk: FlushItemStatus.MOVED,
     }
     moved_once(flush, [stale[3], stale[4]])
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [ninety_days, lambda pipeline: FlushCriteria(pipeline, created_before=dt.date(2024, 1, 1))],
+    ids=["inactive days", "created before"],
+)
+def test_a_call_logged_after_the_confirmation_but_dated_back_skips_its_deal(
+    pipeline, stale, rep, admin_user, criteria
+):
+    flush = start_flush(criteria(pipeline), by=admin_user, now=NOW)
+    called = stale[0]
+    log_activity(
+        kind=ActivityKind.CALL,
+        subject="Called last week",
+        user=rep,
+        deal=called,
+        occurred_at=at("2024-05-25"),
+    )
+    before = state([called])
+
+    flush = run_flush(flush.pk, now=LATER)
+
+    assert flush.items.get(deal=called).status == FlushItemStatus.SKIPPED
+    assert state([called]) == before
+    assert flush.skipped == 1
+
+
+def test_a_rep_cannot_start_a_flush_even_of_their_own_deals(
+    pipeline, stale, rep, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(FlushError, match=FLUSH_FORBIDDEN),
+    ):
+        start_flush(ninety_days(pipeline), by=rep, now=NOW)
+
+    assert callbacks == []
+    assert not Flush.objects.exists()
 
 
 # Safe to run again
@@ -1176,3 +1213,16 @@ def test_a_month_with_nothing_stale_starts_no_flush(
 
     assert callbacks == []
     assert not Flush.objects.exists()
+
+
+def test_a_month_whose_first_mornings_the_beat_missed_still_gets_its_flush(
+    pipeline, stale, django_capture_on_commit_callbacks
+):
+    Pipeline.objects.filter(pk=pipeline.pk).update(auto_flush_inactive_days=90)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        [flush] = start_scheduled_flushes(now=at("2024-06-04", 5))  # down June 1 to 3
+        assert start_scheduled_flushes(now=at("2024-06-05", 5)) == []
+
+    flush.refresh_from_db()
+    assert (flush.is_scheduled, flush.moved) == (True, 5)

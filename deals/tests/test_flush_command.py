@@ -9,7 +9,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from deals.models import Deal, DealStatus, Flush, FlushStatus, StageChange
-from deals.services.flush import DATE_IN_FUTURE, DAYS_NOT_POSITIVE, NO_CRITERION, NOTHING_TO_FLUSH
+from deals.services.flush import (
+    DATE_IN_FUTURE,
+    DAYS_NOT_POSITIVE,
+    FLUSH_FORBIDDEN,
+    NO_CRITERION,
+    NOTHING_TO_FLUSH,
+)
 from deals.tests.factories import DealFactory
 from reports.tests.factories import deal_with_history
 from stages.models import Pipeline, StageKind
@@ -119,19 +125,22 @@ def test_on_a_terminal_a_progress_bar_redraws_itself(stale):
     ) in out
 
 
-def test_the_history_is_attributed_to_the_user_and_limited_to_their_deals(
-    pipeline, stale, other_rep, rep
+def test_the_history_is_attributed_to_the_user_and_limited_to_their_teams_deals(
+    pipeline, stale, outsider, manager
 ):
-    bobs = deal_with_history(pipeline, other_rep, [("Lead", "2023-01-01")], value=10)
+    carols = deal_with_history(pipeline, outsider, [("Lead", "2023-01-01")], value=10)
 
-    out = flush_stale_deals("--pipeline", "Sales", "--inactive-days", "90", "--user", "alice")
+    out = flush_stale_deals("--pipeline", "Sales", "--inactive-days", "90", "--user", "dave")
 
-    assert "  Deals: 5\n" in out
+    assert "  Deals: 1\n" in out  # carol's, of dave's team; not alice's five
     flush = Flush.objects.get()
-    assert flush.requested_by == rep
-    assert set(StageChange.objects.filter(flush=flush).values_list("by", flat=True)) == {rep.pk}
-    bobs.refresh_from_db()
-    assert bobs.status == DealStatus.OPEN
+    assert flush.requested_by == manager
+    assert list(StageChange.objects.filter(flush=flush).values_list("deal", "by")) == [
+        (carols.pk, manager.pk)
+    ]
+    assert (
+        Deal.objects.filter(pk__in=[deal.pk for deal in stale], status=DealStatus.OPEN).count() == 5
+    )
 
 
 def test_created_before_and_owner_narrow_the_selection(pipeline, stale, other_rep):
@@ -203,6 +212,8 @@ def test_the_job_queued_on_commit_finds_the_work_done(stale, django_capture_on_c
             ["--pipeline", "Sales", "--inactive-days", "90", "--owner", "zed"],
             "No user has the username “zed”.",
         ),
+        # alice is a rep: the page refuses her, and so does the command.
+        (["--pipeline", "Sales", "--inactive-days", "90", "--user", "alice"], FLUSH_FORBIDDEN),
     ],
 )
 def test_bad_arguments_are_refused_with_a_message(

@@ -37,6 +37,8 @@ def test_the_worker_flushes_in_batches_and_undoes(live_worker, settings, pipelin
     recent = DealFactory(pipeline=pipeline, owner=rep)
 
     # Committed at once (transactional_db): the job goes through Redis to the worker.
+    assert live_worker.conf.task_always_eager is False
+    assert live_worker.conf.broker_url.startswith("redis://")
     flush = start_flush(FlushCriteria(pipeline, inactive_days=90), by=None)
 
     wait_for(lambda: Flush.objects.get(pk=flush.pk).status == FlushStatus.DONE)

@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from kombu import pools
 
-from deals.flush_views import FLUSH_FORBIDDEN
 from deals.forms.records import STAGE_OF_OTHER_PIPELINE
 from deals.models import Deal, DealStatus, Flush, FlushStatus
 from deals.services import move_deal
@@ -24,6 +23,7 @@ from deals.services.flush import (
     ALREADY_UNDONE,
     DATE_IN_FUTURE,
     DAYS_NOT_POSITIVE,
+    FLUSH_FORBIDDEN,
     NO_CRITERION,
     NOTHING_TO_FLUSH,
     UNDO_TOO_LATE,

@@ -294,6 +294,24 @@ def test_a_formula_title_is_exported_neutralised_and_imports_back(
     assert Deal.objects.get().title == '=HYPERLINK("x")'
 
 
+@pytest.mark.parametrize(
+    "title", ["'=quoted formula", "''@twice quoted", "'plain quote", "- dash first", "Rock'n'roll"]
+)
+def test_titles_with_apostrophes_and_formula_characters_come_back_as_they_were(
+    client, rep, admin_user, pipeline, title
+):
+    exported_deal(pipeline, rep, title=title)
+    client.force_login(rep)
+    content = b"".join(client.get(reverse("deals:export")).streaming_content)
+    assert not download(client)[1][0].startswith(("=", "+", "-", "@"))
+    Deal.objects.all().delete()
+
+    result = import_deals(io.BytesIO(content), pipeline=pipeline, by=admin_user)
+
+    assert result.ok, result.errors
+    assert Deal.objects.get().title == title
+
+
 def snapshot() -> list[tuple]:
     deals = Deal.objects.select_related(
         "account", "owner", "stage", "source", "lost_reason", "contact"

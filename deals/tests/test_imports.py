@@ -8,10 +8,13 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError
 from django.utils import timezone
 
+from deals import imports
 from deals.imports import COLUMNS, import_deals
 from deals.models import Account, Contact, Deal, DealStatus, LeadSource, LostReason, StageChange
+from deals.services import create_deals_with_history
 from deals.tests.factories import (
     AccountFactory,
     ContactFactory,
@@ -335,6 +338,8 @@ BAD_ROWS = [
     ("Deal,Acme,alice,Lead,1.234,,,,,,,", "line 3: value “1.234” has more than two decimals."),
     (",Acme,alice,Lead,,,,,,,,", "line 3: title is required."),
     ("Deal,,alice,Lead,,,,,,,,", "line 3: account is required."),
+    ("Deal,Acme,,Lead,,,,,,,,", "line 3: owner is required."),
+    ("Deal,Acme,alice,,,,,,,,,", "line 3: stage is required."),
     (
         "Deal,Acme,mallory,Lead,,,,,,,,",
         "line 3: owner “mallory” is not a user; create unknown owners to add them as reps.",
@@ -383,6 +388,35 @@ def test_a_bad_row_rejects_the_file_with_its_line_number(pipeline, rep, admin_us
     result = import_deals(file, pipeline=pipeline, by=admin_user)
 
     assert [str(e) for e in result.errors] == [error]
+    assert row_counts() == before
+
+
+def test_a_failure_half_way_through_saving_leaves_nothing_saved(
+    pipeline, rep, admin_user, monkeypatch
+):
+    """The database refusing the second batch of deals (a concurrent change, a full disk):
+    the first batch and everything created before it go back with the file."""
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    saved_batches = []
+
+    def second_batch_refused(drafts):
+        if saved_batches:
+            raise IntegrityError("duplicate key value violates a unique constraint")
+        saved_batches.append(create_deals_with_history(drafts))
+
+    monkeypatch.setattr(imports, "create_deals_with_history", second_batch_refused)
+    before = row_counts()
+    file = csv_file(
+        *GOOD_FILE, "New owner's deal,Hooli,Newt Owner,Lead,5,2025-01-03,,,Fair,,Ned,ned@hooli.test"
+    )
+
+    result = import_deals(file, pipeline=pipeline, by=admin_user, create_owners=True)
+
+    assert len(saved_batches) == 1 and len(saved_batches[0]) == 2  # really saved, then undone
+    assert [str(error) for error in result.errors] == [
+        "the database refused the import (duplicate key value violates a unique constraint); "
+        "nothing was saved."
+    ]
     assert row_counts() == before
 
 

@@ -4,10 +4,11 @@ import csv
 import io
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_crm.csv_export import FORMULA_TRIGGERS, csv_response, safe_cell
+from pipeline_crm.csv_export import FORMULA_TRIGGERS, csv_response, safe_cell, unescape_cell
 
 
 def parse(response) -> list[list[str]]:
@@ -44,3 +45,13 @@ def test_the_download_is_named_and_excel_friendly():
     assert response["Content-Disposition"] == 'attachment; filename="deals.csv"'
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert parse(response) == [["title"], ["Acme"]]
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+1", "'=1+1", "''-x", "'plain", "'", "@", "-", "a'=b", "\tx", "Acme"]
+)
+def test_what_an_export_escapes_the_import_reads_back_unchanged(text):
+    cell = safe_cell(text)
+
+    assert not cell.startswith(FORMULA_TRIGGERS)
+    assert unescape_cell(cell) == text

@@ -42,8 +42,9 @@ def build(request, form, links) -> dict:
 def _summary(deals, period: Period, previous: Period, links) -> Table:
     headline = revenue.headline_figures(deals, period, previous)
     now, before = headline.periods
-    pipeline_now = revenue.pipeline_at_end(deals, period, now=headline)
-    pipeline_before = revenue.pipeline_at_end(deals, previous, now=headline)
+    pipeline_now, pipeline_before = revenue.pipelines_at_ends(
+        deals, [period, previous], now=headline
+    )
     live = period.end_at > timezone.now()
     table = Table(
         "summary",

@@ -167,38 +167,46 @@ def pipeline_sums(
     open_now: OpenPipeline | None = None,
 ) -> OpenPipeline:
     """`total` and `weighted` value of the open pipeline among `deals`, now (`at` None or
-    not in the past) or as it stood at `at`, with each stage's probability and each deal's
-    value of then; `open_now`, when the caller has it, is this function's answer for now.
-    One query, three for a past moment without `open_now`.
-
-    The pipeline at `at` is the pipeline now, less what the deals moved or edited since
-    `at` bring to it now, plus what they brought then. Only they are grouped, not every
-    deal open at `at`, and only those created by `at` look up their history (1,000,000
-    deals, a moment two months back: 136,000 deals grouped and 51,000 lookups instead of
-    327,000 deals sorted by their lookup, 0.6 → 0.4 s)."""
+    not in the past) or as it stood at `at` (`past_pipeline_sums`); `open_now`, when the
+    caller has it, is this function's answer for now. One query, three for a past moment
+    without `open_now`."""
     if at is None or at >= timezone.now():
         return _open_pipeline_now(deals)
-    open_now = open_now or _open_pipeline_now(deals)
-    [then] = probabilities_at(at)
-    total = open_now["total"]
-    weighted = sum(
-        (value * then.get(stage_id, 0) for stage_id, value in open_now["by_stage"].items()),
-        Decimal(0),
-    )
-    open_then = open_at(at)
+    [then] = past_pipeline_sums(deals, [at], open_now=open_now)
+    return then
 
-    def grouped(changed_since: Q) -> QuerySet:
+
+def past_pipeline_sums(
+    deals: QuerySet[Deal], moments: list[dt.datetime], *, open_now: OpenPipeline | None = None
+) -> list[OpenPipeline]:
+    """The open pipeline among `deals` as it stood at each of the past `moments`, with each
+    stage's probability and each deal's value of then. Two queries for any number of
+    moments (the probabilities then, the deals changed since), and the pipeline now unless
+    `open_now` is given.
+
+    The pipeline at a moment is the pipeline now, less what the deals moved or edited since
+    bring to it now, plus what they brought then. Only they are grouped, not every deal
+    open then, and only those created by then look up their history (1,000,000 deals, a
+    moment two months back: 136,000 deals grouped and 51,000 lookups instead of 327,000
+    deals sorted by their lookup, 0.6 → 0.4 s)."""
+    open_now = open_now or _open_pipeline_now(deals)
+    probabilities = probabilities_at(*moments)
+
+    def grouped(index: int, at: dt.datetime, changed_since: Q) -> QuerySet:
+        open_then = open_at(at)
         return (
             deals.filter(changed_since)
             .annotate(
+                moment=Value(index),
                 p_then=Case(
-                    When(open_then, then=probability_then(at, then)), output_field=IntegerField()
+                    When(open_then, then=probability_then(at, probabilities[index])),
+                    output_field=IntegerField(),
                 ),
             )
             .order_by()
             # Grouped by the stage now and the probability then: each deal's history is
             # looked up once (a filter or a sum over p_then would each look it up again).
-            .values_list("stage", "p_then")
+            .values_list("moment", "stage", "p_then")
             .annotate(
                 sum_now=Sum("value"),
                 # Looked up only for deals open then (the others' p_then is NULL).
@@ -206,20 +214,36 @@ def pipeline_sums(
             )
         )
 
-    # The deals moved since `at` (each read from deal_moved_idx alone), and those only
-    # edited: two sets that do not overlap, so nothing is counted twice.
-    moved = grouped(Q(stage_changed_at__gt=at))
-    edited = grouped(Q(stage_changed_at__lte=at, forecast_changed_at__gt=at))
-    for stage_id, p_then, value, value_then in moved.union(edited, all=True):
+    # For each moment, the deals moved since (each read from deal_moved_idx alone) and
+    # those only edited: two sets that do not overlap, so nothing is counted twice.
+    changed = [
+        grouped(index, at, since)
+        for index, at in enumerate(moments)
+        for since in (
+            Q(stage_changed_at__gt=at),
+            Q(stage_changed_at__lte=at, forecast_changed_at__gt=at),
+        )
+    ]
+    sums = []
+    for then in probabilities:
+        weighted = sum(
+            (value * then.get(stage_id, 0) for stage_id, value in open_now["by_stage"].items()),
+            Decimal(0),
+        )
+        sums.append({"total": open_now["total"], "weighted": weighted, "by_stage": {}})
+    for index, stage_id, p_then, value, value_then in changed[0].union(*changed[1:], all=True):
+        moment, then = sums[index], probabilities[index]
         # Only open stages have a probability: None for a deal closed now.
         p_now = then.get(stage_id)
         if p_now is not None:
-            total -= value or 0
-            weighted -= (value or 0) * p_now
+            moment["total"] -= value or 0
+            moment["weighted"] -= (value or 0) * p_now
         if p_then is not None:
-            total += value_then or 0
-            weighted += (value_then or 0) * p_then
-    return {"total": total, "weighted": weighted / 100, "by_stage": {}}
+            moment["total"] += value_then or 0
+            moment["weighted"] += (value_then or 0) * p_then
+    for moment in sums:
+        moment["weighted"] /= 100
+    return sums
 
 
 def _open_pipeline_now(deals: QuerySet[Deal]) -> OpenPipeline:

@@ -116,7 +116,7 @@ def recent_learned_probabilities(
     a few hundred milliseconds at 100,000 deals. A beat job refreshes them every half hour
     (`refresh_learned_probabilities`), so pages rarely count; the admin's apply action
     always reads fresh values. One query for the pipelines that need counting, if any."""
-    keys = {pk: _cache_key(pk) for pk in pipeline_ids}
+    keys = {pk: learned_cache_key(pk) for pk in pipeline_ids}
     cached = cache.get_many(keys.values())
     learned: dict[int, LearnedProbability] = {}
     stale = []
@@ -142,14 +142,14 @@ def store_learned_probabilities(
         )
     )
     learned = learned_for(list(stages), now=now)
-    entries: dict[str, tuple] = {_cache_key(pk): (now, {}) for pk in pipeline_ids}
+    entries: dict[str, tuple] = {learned_cache_key(pk): (now, {}) for pk in pipeline_ids}
     for stage_id, item in learned.items():
-        entries[_cache_key(stages[stage_id])][1][stage_id] = item
+        entries[learned_cache_key(stages[stage_id])][1][stage_id] = item
     cache.set_many(entries, CACHE_SECONDS)
     return learned
 
 
-def _cache_key(pipeline_id: int) -> str:
+def learned_cache_key(pipeline_id: int) -> str:
     return f"learned-probabilities:{settings.LEARNED_PROBABILITY_MONTHS}:{pipeline_id}"
 
 

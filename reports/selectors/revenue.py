@@ -27,7 +27,7 @@ from deals.models import Deal, DealStatus
 from deals.selectors.totals import ZERO
 from reports.periods import Period
 from reports.selectors import days
-from reports.selectors.history import pipeline_sums
+from reports.selectors.history import OpenPipeline, past_pipeline_sums, pipeline_sums
 
 CYCLE = ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField())
 TOP = 10
@@ -116,12 +116,16 @@ def headline_figures(deals: QuerySet[Deal], *periods: Period) -> Headline:
     return Headline(periods=figures, open_now=pipeline_sums(deals))
 
 
-def pipeline_at_end(deals: QuerySet[Deal], period: Period, *, now: Headline) -> dict[str, Decimal]:
-    """The open and weighted pipeline now (from the headline figures) when the period has
-    not ended, else as it stood at its end (rebuilt from stage history)."""
-    if period.end_at >= timezone.now():
-        return now.open_now
-    return pipeline_sums(deals, at=period.end_at, open_now=now.open_now)
+def pipelines_at_ends(
+    deals: QuerySet[Deal], periods: list[Period], *, now: Headline
+) -> list[OpenPipeline]:
+    """For each period, the open and weighted pipeline now (from the headline figures) when
+    it has not ended, else as it stood at its end (rebuilt from stage history, the ended
+    periods together: two queries)."""
+    present = timezone.now()
+    ended = [period.end_at for period in periods if period.end_at < present]
+    rebuilt = iter(past_pipeline_sums(deals, ended, open_now=now.open_now) if ended else [])
+    return [now.open_now if period.end_at >= present else next(rebuilt) for period in periods]
 
 
 def top_accounts(deals: QuerySet[Deal], period: Period) -> list[dict]:

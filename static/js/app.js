@@ -8,7 +8,10 @@
  * A change made in place (htmx) that the server refused or never got says so in the
  * error toast (templates/includes/error_toast.html), and a form marked
  * data-reset-on-error shows its saved state again: htmx alone would leave the page as if
- * the change had been saved.
+ * the change had been saved. A change saved whose email or job will go out later (the job
+ * queue was unreachable) says that in the same toast, as a notice: the server names it in
+ * a "job-deferred" event (HX-Trigger; pipeline_crm/jobs.py). The board's script, which
+ * posts with fetch, hands its answers to PipelineCRM.noticeFrom for the same.
  */
 (() => {
   "use strict";
@@ -44,14 +47,45 @@
   // Longer plain-text answers are not messages meant for a toast.
   const MESSAGE_MAX = 300;
 
-  function showError(text) {
+  const JOB_DEFERRED_EVENT = "job-deferred";
+
+  /** The page's toast, red with `text` for an error, amber for a notice. */
+  function showToast(text, { notice = false } = {}) {
     const toast = document.querySelector("[data-error-toast]");
     if (!toast || typeof bootstrap === "undefined") {
       return;
     }
+    toast.classList.toggle("text-bg-danger", !notice);
+    toast.classList.toggle("text-bg-warning", notice);
+    toast.querySelector(".btn-close")?.classList.toggle("btn-close-white", !notice);
+    toast.setAttribute("role", notice ? "status" : "alert");
+    toast.setAttribute("aria-live", notice ? "polite" : "assertive");
     toast.querySelector("[data-toast-text]").textContent = text;
     bootstrap.Toast.getOrCreateInstance(toast).show();
   }
+
+  function showError(text) {
+    showToast(text);
+  }
+
+  document.addEventListener(JOB_DEFERRED_EVENT, (event) => {
+    showToast(event.detail.text, { notice: true });
+  });
+
+  window.PipelineCRM = {
+    showToast,
+    /** Show the notice a fetch answer carries in its HX-Trigger header, if any. */
+    noticeFrom(response) {
+      try {
+        const events = JSON.parse(response.headers.get("HX-Trigger") || "{}");
+        if (events[JOB_DEFERRED_EVENT]) {
+          showToast(events[JOB_DEFERRED_EVENT].text, { notice: true });
+        }
+      } catch {
+        // Not JSON: a plain event name, which carries no notice.
+      }
+    },
+  };
 
   /** The server's own reason when it sent one as plain text, else one for the status. */
   function reason(xhr) {

@@ -3,7 +3,8 @@
  * "Move to…" form; the server answers with the re-rendered card and the headers of the two
  * columns it touched, which this script adds up into the board's summary, or with JSON
  * explaining a refusal, and the card goes back where the server says it is.
- * Needs Sortable (vendor/sortablejs), bootstrap and htmx, all loaded before this file.
+ * Needs Sortable (vendor/sortablejs), bootstrap, htmx and js/app.js (its toast), all loaded
+ * before this file.
  */
 (() => {
   "use strict";
@@ -16,7 +17,6 @@
   const GROUP = "board";
   const FALLBACK_ERROR = "The deal could not be moved. Check your connection and try again.";
   const lostDialog = document.getElementById("lost-dialog");
-  const toastElement = document.getElementById("board-toast");
 
   // --- Helpers -------------------------------------------------------------------------
 
@@ -58,12 +58,9 @@
     }
   }
 
+  /** The page's toast (#board-toast, above the columns; static/js/app.js shows it). */
   function showToast(text) {
-    if (!toastElement) {
-      return;
-    }
-    toastElement.querySelector("[data-toast-text]").textContent = text || FALLBACK_ERROR;
-    bootstrap.Toast.getOrCreateInstance(toastElement).show();
+    window.PipelineCRM?.showToast(text || FALLBACK_ERROR);
   }
 
   /** Let htmx wire up attributes (hx-get…) in content inserted by this script. */
@@ -186,6 +183,7 @@
         const html = await response.text();
         setBusy(card, false);
         applyMoveResult(card, html);
+        window.PipelineCRM?.noticeFrom(response);
         return;
       }
     } catch {

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
-import pytest
 from django.contrib.messages import get_messages
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
-from kombu import pools
 
 from deals.tests.factories import DealFactory
 from pipeline_crm.celery import app, ping
-from pipeline_crm.jobs import JOB_DEFERRED, enqueue
+from pipeline_crm.jobs import JOB_DEFERRED, JOB_DEFERRED_EVENT, enqueue
 from stages.tests.factories import stage
 from tasks.models import Notification, TaskStatus
 from tasks.services import create_task, reassign_task
 from tasks.tasks import send_due_reminders_task
 from tasks.tests.factories import TaskFactory
-
-CLOSED_PORT = "redis://127.0.0.1:1/0"
-
-
-def _reset_connections() -> None:
-    """Forget pooled broker connections, so the next publish connects to the new URL."""
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker_down():
-    """A broker address nothing listens on, and no eager mode: publishing must fail."""
-    # The write URL: Celery prefers a CELERY_BROKER_URL environment variable (set in CI)
-    # over app.conf.broker_url, but publishing uses broker_write_url when it is set.
-    saved = app.conf.broker_write_url, app.conf.task_always_eager
-    _reset_connections()
-    app.conf.broker_write_url, app.conf.task_always_eager = CLOSED_PORT, False
-    yield
-    app.conf.broker_write_url, app.conf.task_always_eager = saved
-    _reset_connections()
+from tasks.views import TASKS_CHANGED
 
 
 def catch_up() -> None:
@@ -164,3 +142,37 @@ def test_a_reassigned_task_emails_the_new_assignee(
     assert [(m.subject, m.to) for m in mail.outbox] == [
         ("Erin Evans gave you a task: Call Acme", ["bob@example.com"])
     ]
+
+
+def test_a_change_made_in_place_says_at_once_that_the_email_will_follow(
+    transactional_db, client, broker_down, rep, other_rep
+):
+    task = TaskFactory(title="Send the quote", assignee=rep, created_by=other_rep)
+    client.force_login(rep)
+
+    response = client.post(
+        reverse("tasks:complete", args=[task.pk]), {"place": "list"}, headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    events = json.loads(response["HX-Trigger"])
+    assert events[JOB_DEFERRED_EVENT] == {"text": JOB_DEFERRED}
+    assert TASKS_CHANGED in events  # the row's own event is kept
+    # Said once, in place: not again on the next page.
+    assert JOB_DEFERRED not in shown_messages(client.get(reverse("tasks:list")))
+
+
+def test_a_card_dropped_on_the_board_says_at_once_that_the_email_will_follow(
+    transactional_db, client, broker_down, pipeline, rep, admin_user
+):
+    deal = DealFactory(title="Acme renewal", pipeline=pipeline, owner=rep)
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("deals:move", args=[deal.pk]),
+        {"stage": stage(pipeline, "Won").pk},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    assert json.loads(response["HX-Trigger"]) == {JOB_DEFERRED_EVENT: {"text": JOB_DEFERRED}}

@@ -19,6 +19,7 @@ from tasks.automation import (
     send_pending_notifications,
 )
 from tasks.models import Notification, Task
+from tasks.tasks import send_notification as send_notification_task
 from tasks.tests.factories import TaskFactory
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=ZoneInfo("UTC"))
@@ -29,6 +30,19 @@ class FailingBackend(BaseEmailBackend):
 
     def send_messages(self, email_messages):
         raise SMTPException("451 try again later")
+
+
+class FlakyBackend(BaseEmailBackend):
+    """Refuses the first email it is given, then delivers to the test outbox."""
+
+    refused = 0
+
+    def send_messages(self, email_messages):
+        if not FlakyBackend.refused:
+            FlakyBackend.refused += 1
+            raise SMTPException("451 try again later")
+        mail.outbox.extend(email_messages)
+        return len(email_messages)
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +114,23 @@ def test_a_retried_or_redelivered_send_job_sends_the_email_once(run, rep):
     assert send_notification(notification.pk) is False
     assert send_notification(notification.pk) is False
     assert len(mail.outbox) == 1
+
+
+def test_the_send_job_retries_a_refused_email_and_sends_it_once(rep, monkeypatch):
+    task = TaskFactory(title="Call Acme", assignee=rep, due_at=NOW - timedelta(minutes=1))
+    assert send_due_reminders() == 1  # its send job waits for a commit that never comes
+    notification = Notification.objects.get(task=task)
+    monkeypatch.setattr(FlakyBackend, "refused", 0)
+
+    with override_settings(EMAIL_BACKEND="tasks.tests.test_reminders.FlakyBackend"):
+        result = send_notification_task.apply(args=[notification.pk], throw=False)  # as a worker
+        again = send_notification_task.apply(args=[notification.pk])  # delivered twice
+
+    assert FlakyBackend.refused == 1
+    assert result.get() is True and again.get() is False
+    assert [m.subject for m in mail.outbox] == ["Due: Call Acme"]
+    notification.refresh_from_db()
+    assert notification.sent_at == NOW
 
 
 def test_a_failed_send_releases_its_claim_and_the_catch_up_delivers_it(

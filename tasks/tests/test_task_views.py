@@ -444,6 +444,24 @@ def test_the_deal_page_rows_have_the_actions(client, rep, other_rep, task, deal)
     assert 'class="task-title">Call back<' in html and url("complete", task) not in html
 
 
+def test_the_account_page_rows_have_the_same_actions(client, rep, other_rep, admin_user, deal):
+    on_account = TaskFactory(account=deal.account, assignee=rep, title="Quarterly review")
+    client.force_login(admin_user)  # who may also give the task to someone else
+    html = client.get(deal.account.get_absolute_url()).content.decode()
+    for action in ("complete", "snooze", "reassign", "edit", "dismiss"):
+        assert url(action, on_account) in html, action
+    assert '<input type="hidden" name="place" value="account">' in html
+
+    response = client.post(url("complete", on_account), {"place": "account"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "What&#x27;s next for" in response.content.decode()
+    assert Task.objects.get(pk=on_account.pk).status == TaskStatus.DONE
+    client.force_login(other_rep)  # a teammate reads the account but may not act
+    html = client.get(deal.account.get_absolute_url()).content.decode()
+    assert "Quarterly review" in html and url("complete", on_account) not in html
+
+
 def test_task_pages_satisfy_the_content_security_policy(client, rep, task):
     client.force_login(rep)
     for page in [LIST, url("edit", task), url("next", task)]:

@@ -3,6 +3,7 @@ see the new task listed, with the navigation's overdue count following; screensh
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from deals.tests.factories import AccountFactory, DealFactory
+from pipeline_crm.jobs import JOB_DEFERRED
 from tasks.models import Task, TaskKind, TaskStatus
 from tasks.tests.factories import TaskFactory
 from tests.browser.conftest import log_in
@@ -112,3 +114,27 @@ def test_snoozing_and_dismissing_in_place(page, live_server, rep, tasks):
     expect(row(page, tasks["review"])).to_have_count(0)
     expect(page.locator("#group-count-today")).to_have_text("0")
     assert Task.objects.get(pk=tasks["review"].pk).status == TaskStatus.DISMISSED
+
+
+def test_completing_with_the_job_queue_down_says_the_email_will_follow(
+    page, live_server, rep, other_rep, tasks, broker_down, screenshots
+):
+    """Bob gave Alice the call: completing it emails him. With the queue unreachable the
+    task is still done, and the row's toast says the email goes out later."""
+    Task.objects.filter(pk=tasks["call"].pk).update(created_by=other_rep)
+    page.set_viewport_size(WIDE)
+    log_in(page.context, live_server, rep)
+    page.goto(live_server.url + reverse("tasks:list"))
+
+    row(page, tasks["call"]).get_by_role("button", name="Complete").click()
+
+    toast = page.locator("[data-error-toast]")
+    expect(toast).to_be_visible()
+    expect(toast).to_have_text(JOB_DEFERRED)
+    expect(toast).to_have_class(re.compile(r"\btext-bg-warning\b"))
+    expect(toast).not_to_have_class(re.compile(r"\bshowing\b"))  # faded in
+    expect(toast).to_have_attribute("role", "status")
+    expect(page.locator(f"#task-{tasks['call'].pk}.task-next")).to_be_visible()
+    page.wait_for_timeout(500)
+    page.screenshot(path=screenshots / "tasks-job-deferred.png")
+    assert Task.objects.get(pk=tasks["call"].pk).status == TaskStatus.DONE

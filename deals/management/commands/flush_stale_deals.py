@@ -74,8 +74,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user",
             metavar="USERNAME",
-            help="Who the flush and its history are attributed to; the deals are then chosen "
-            "among those this user may change. Default: nobody, all the pipeline's deals.",
+            help="Who the flush and its history are attributed to, a manager or an admin; the "
+            "deals are then chosen among those this user may change. Default: nobody, all the "
+            "pipeline's deals.",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Print the figures; move nothing."
@@ -101,7 +102,7 @@ class Command(BaseCommand):
         by = self._user(user)
         now = timezone.now()
         try:
-            check_criteria(criteria, today=timezone.localdate(now))
+            check_criteria(criteria, today=timezone.localdate(now), by=by)
         except FlushError as error:
             raise CommandError(str(error)) from error
         preview = preview_flush(criteria, user=by, now=now)
