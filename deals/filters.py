@@ -40,6 +40,7 @@ from deals.models import (
     reported_by,
 )
 from deals.selectors import board_owners
+from deals.selectors.stale import stale_rule, stale_thresholds
 from deals.selectors.totals import ZERO, DealTotals, deal_totals
 from pipeline_crm.ids import IdField
 from pipeline_crm.models import Team
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from pipeline_crm.models import User
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"})
+STALE_WORDS = "Stale: no activity for longer than their stage allows"
 
 
 class SortFilter(django_filters.ChoiceFilter):
@@ -209,6 +211,7 @@ class DealFilterSet(_ListFilterSet):
         method="filter_expected",
         widget=forms.HiddenInput,
     )
+    stale = django_filters.BooleanFilter(method="filter_stale", widget=forms.HiddenInput)
     archived = ArchivedFilter("is_archived")
     sort = SortFilter(
         columns={
@@ -225,7 +228,7 @@ class DealFilterSet(_ListFilterSet):
     )
 
     search_fields = ("title", "account__name")
-    link_filters = ("mine", "account", "lost_reason", "reached", "expected")
+    link_filters = ("mine", "account", "lost_reason", "reached", "expected", "stale")
 
     class Meta:
         model = Deal
@@ -275,6 +278,13 @@ class DealFilterSet(_ListFilterSet):
             Q(status=DealStatus.WON) | Exists(entered)
         )
 
+    def filter_stale(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        """Open deals quiet for longer than their stage allows, as the team report counts
+        them."""
+        if not value:
+            return queryset
+        return queryset.filter(stale_rule(stale_thresholds(), now=timezone.now()))
+
     def filter_expected(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "none":
             return queryset.filter(expected_close_date__isnull=True)
@@ -299,6 +309,8 @@ class DealFilterSet(_ListFilterSet):
             words.append(f"Reached stage: {name.first() or '(none)'}")
         if data.get("expected"):
             words.append(dict(self.filters["expected"].extra["choices"])[data["expected"]])
+        if data.get("stale"):
+            words.append(STALE_WORDS)
         return words
 
     @classmethod

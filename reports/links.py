@@ -40,3 +40,6 @@ class DealLinks:
 
     def open(self, **params: object) -> str:
         return self.url(status="open", **params)
+
+    def stale(self, **params: object) -> str:
+        return self.url(status="open", stale="1", **params)

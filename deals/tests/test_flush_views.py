@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from kombu import pools
 
 from deals.forms.records import STAGE_OF_OTHER_PIPELINE
 from deals.models import Deal, DealStatus, Flush, FlushStatus
@@ -32,7 +31,6 @@ from deals.services.flush import (
     start_flush,
     undo_deadline,
 )
-from pipeline_crm.celery import app
 from pipeline_crm.jobs import DEFERRED_MESSAGES
 from pipeline_crm.models import Role
 from pipeline_crm.tests.factories import UserFactory
@@ -493,22 +491,7 @@ def test_a_failed_undo_says_why_and_offers_to_carry_on(
 # The broker down
 
 
-def _reset_connections() -> None:
-    """Forget pooled broker connections, so the next publish connects to the new URL."""
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker_down():
-    """A broker address nothing listens on, and no eager mode: publishing must fail."""
-    saved = app.conf.broker_write_url, app.conf.task_always_eager
-    _reset_connections()
-    app.conf.broker_write_url, app.conf.task_always_eager = "redis://127.0.0.1:1/0", False
-    yield
-    app.conf.broker_write_url, app.conf.task_always_eager = saved
-    _reset_connections()
+# `broker_down` (conftest.py): a broker address nothing listens on.
 
 
 def test_confirming_with_the_broker_down_keeps_the_flush_queued_and_says_when_it_starts(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,6 +198,30 @@ def test_the_expected_close_range_includes_both_ends(client, rep, pipeline):
 
     assert titles == ["Closes on the 10", "Closes on the 20"]
     assert deal_titles(client, close_from="2025-06-25") == ["Closes on the 30"]
+
+
+def test_the_stale_filter_keeps_open_deals_quiet_for_longer_than_their_stage_allows(
+    client, rep, pipeline, settings
+):
+    settings.FOLLOWUP_INACTIVE_DAYS = 10
+    pipeline.stages.filter(name="Contacted").update(rotting_days=3)
+    now = timezone.now()
+    for title, stage_name, idle in [
+        ("Quiet 11 days in Lead", "Lead", 11),
+        ("Quiet 9 days in Lead", "Lead", 9),
+        ("Quiet 4 days in Contacted", "Contacted", 4),  # rots after 3
+        ("Won long ago", "Won", 100),
+    ]:
+        deal = DealFactory(
+            title=title, pipeline=pipeline, owner=rep, stage=stage(pipeline, stage_name)
+        )
+        Deal.objects.filter(pk=deal.pk).update(last_activity_at=now - timedelta(days=idle))
+    client.force_login(rep)
+
+    titles = deal_titles(client, stale="1", sort="title")
+
+    assert titles == ["Quiet 11 days in Lead", "Quiet 4 days in Contacted"]
+    assert len(deal_titles(client)) == 4
 
 
 def test_the_created_range_includes_both_days(client, rep, pipeline):

@@ -137,12 +137,13 @@ def _values(
     """The figure columns of a row; with `by` (deal-list filters: owner, team, or none for
     all), the deal counts and sums link to the deals behind them."""
     created, won, won_revenue = f.created, f.won, f.won_revenue
-    open_value, weighted = f.open_value, f.weighted
+    open_value, weighted, stale = f.open_value, f.weighted, f.stale
     if by is not None:
         won_url, open_url = links.won(period, **by), links.open(**by)
         created = Link(created, links.created(period, **by))
         won, won_revenue = Link(won, won_url), Link(won_revenue, won_url)
         open_value, weighted = Link(open_value, open_url), Link(weighted, open_url)
+        stale = Link(stale, links.stale(**by))
     return [
         f.emails,
         f.calls,
@@ -155,5 +156,5 @@ def _values(
         open_value,
         weighted,
         f.average_cycle,
-        f.stale,
+        stale,
     ]

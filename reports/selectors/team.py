@@ -20,16 +20,16 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db.models import Count, DurationField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from deals.models import ActivityKind, Deal, DealStatus
+from deals.selectors.stale import active_rule, stale_thresholds
 from deals.selectors.totals import ZERO
 from reports.scope import report_activities, report_deals, report_people
 from reports.selectors import days
 from reports.tables import ratio
-from stages.models import Stage, StageKind
+from stages.models import Stage
 
 if TYPE_CHECKING:
     from pipeline_crm.models import Team, User
@@ -106,34 +106,6 @@ class TeamGroup:
     @property
     def figures(self) -> Figures:
         return sum((row.figures for row in self.people), Figures())
-
-
-def stale_thresholds(*, pipeline: Pipeline | None = None) -> dict[int, list[int]]:
-    """Open stage ids by the days without activity after which their deals are stale: the
-    stage's rotting days or the pipeline's follow-up threshold (its own, else
-    FOLLOWUP_INACTIVE_DAYS), whichever is smaller. One query."""
-    stages = Stage.objects.filter(kind=StageKind.OPEN)
-    if pipeline is not None:
-        stages = stages.filter(pipeline=pipeline)
-    by_days: dict[int, list[int]] = defaultdict(list)
-    rows = stages.order_by().values_list("pk", "rotting_days", "pipeline__followup_days")
-    for pk, rotting_days, followup_days in rows:
-        threshold = followup_days or settings.FOLLOWUP_INACTIVE_DAYS
-        if rotting_days:  # 0 or empty: the stage never rots, as on the board
-            threshold = min(threshold, rotting_days)
-        by_days[threshold].append(pk)
-    return dict(by_days)
-
-
-def active_rule(thresholds: dict[int, list[int]], *, now: dt.datetime) -> Q | None:
-    """Deals with activity within their stage's threshold (`stale_thresholds`): the open
-    deals of those stages that are not stale. None when no stage has a threshold."""
-    rule = None
-    for quiet_days, stage_ids in thresholds.items():
-        cutoff = now - dt.timedelta(days=quiet_days)
-        active = Q(stage_id__in=stage_ids, last_activity_at__gte=cutoff)
-        rule = active if rule is None else rule | active
-    return rule
 
 
 def team_figures(

@@ -19,7 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from deals.models import Deal
+from deals.models import Deal, StageChange
 from deals.services import update_deal
 from pipeline_crm.csv_export import safe_cell
 from reports.periods import Period
@@ -433,6 +433,28 @@ def test_only_deals_open_on_a_quarters_first_day_count_in_its_forecast(
 
     q3 = texts(tables["forecast-accuracy"])[3]
     assert q3 == ["Q3 2026", "$700", "$3,000", "$2,300", "76.7 %"]  # + 40 % of $1,000
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_deal_created_at_a_quarters_first_instant_counts_in_its_forecast(
+    client, rep, pipeline, accuracy_data
+):
+    first_instant = Period(dt.date(2026, 7, 1), dt.date(2026, 9, 30)).start_at
+    for created, value in [(first_instant, 1000), (first_instant + dt.timedelta(minutes=1), 5000)]:
+        # In Qualified (40 %), expected in Q3; the second not open yet at Q3's first instant.
+        deal = deal_with_history(
+            pipeline,
+            rep,
+            [("Qualified", "2026-07-01")],
+            value=value,
+            expected_close_date="2026-08-01",
+        )
+        Deal.objects.filter(pk=deal.pk).update(created_at=created, stage_changed_at=created)
+        StageChange.objects.filter(deal=deal).update(changed_at=created)
+
+    tables, _ = show(client, rep)
+
+    assert texts(tables["forecast-accuracy"])[3][:2] == ["Q3 2026", "$700"]  # $300 + $400
 
 
 def test_probabilities_at_reads_each_stage_as_configured_then(pipeline):

@@ -196,6 +196,62 @@ def test_a_custom_period_is_compared_with_as_many_days_before(client, rep, histo
     assert figures["New deals"][:2] == ("2", "1")  # F (Sep 1); A and E are before Aug 17
 
 
+@pytest.mark.parametrize(
+    ("period", "label", "won", "new_deals"),
+    [
+        # Won: A Oct 10 $10,000, B Nov 4 $20,000, D Sep 14 $8,000. Created: A Jul 10, B Oct 5,
+        # C Jun 1, D Aug 15, E Jul 1, F Sep 1, G Oct 2, H May 1.
+        ("this_month", "November 2026", ("$20,000", "$10,000"), ("0", "2")),
+        ("last_month", "October 2026", ("$10,000", "$8,000"), ("2", "1")),
+        ("last_quarter", "Q3 2026", ("$8,000", "$0"), ("4", "2")),
+        ("this_year", "2026", ("$38,000", "$0"), ("8", "0")),
+        ("last_year", "2025", ("$0", "$0"), ("0", "0")),
+    ],
+)
+def test_each_preset_against_the_period_before_it(
+    client, rep, history, period, label, won, new_deals
+):
+    client.force_login(rep)
+
+    response = client.get(URL, {"period": period})
+
+    assert response.context["period"].label == label
+    figures = summary(response)
+    assert figures["Closed-won revenue"][:2] == won
+    assert figures["New deals"][:2] == new_deals
+
+
+def test_the_pipeline_team_and_owner_filters_narrow_every_figure(
+    client, rep, other_rep, outsider, admin_user, team_a, team_b, pipeline, history
+):
+    renewals = PipelineFactory(name="Renewals")
+    deal_with_history(renewals, rep, [("Lead", "2026-10-01"), ("Won", "2026-10-02")], value=1_000)
+    deal_with_history(
+        pipeline, other_rep, [("Lead", "2026-10-01"), ("Won", "2026-10-02")], value=2_000
+    )
+    deal_with_history(
+        pipeline, outsider, [("Lead", "2026-10-01"), ("Won", "2026-10-02")], value=4_000
+    )
+    client.force_login(admin_user)
+
+    def figures(**filters):
+        response = client.get(URL, filters)
+        return (
+            summary(response)["Closed-won revenue"][0],
+            summary(response)["Deals won"][0],
+            table(response, "top_sources")[0][3],
+        )
+
+    # history: rep's $30,000 won this quarter in Sales, all from the source "Web"
+    assert figures() == ("$37,000", "5", "$30,000")
+    assert figures(pipeline=pipeline.pk) == ("$36,000", "4", "$30,000")
+    assert figures(pipeline=renewals.pk) == ("$1,000", "1", "$1,000")
+    assert figures(owner=rep.pk) == ("$31,000", "3", "$30,000")
+    assert figures(team=team_a.pk) == ("$33,000", "4", "$30,000")
+    assert figures(team=team_b.pk) == ("$4,000", "1", "$4,000")
+    assert figures(team=team_a.pk, owner=other_rep.pk) == ("$2,000", "1", "$2,000")
+
+
 def test_top_accounts_sources_and_lost_reasons(client, rep, history):
     client.force_login(rep)
 

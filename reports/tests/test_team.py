@@ -404,7 +404,13 @@ def test_figures_link_to_the_deals_behind_them(client, frozen, data, rep, admin_
     assert listed(client, total[7].url) == (4, 11000)
     assert listed(client, total[9].url) == (6, 10000)
     assert [c.url for c in alice[1:5]] == [""] * 4  # activities have no list
-    assert alice[12].url == ""  # stale: the deal list has no such filter
+    assert query_of(alice[12].url) == {"owner": [str(rep.pk)], "status": ["open"], "stale": ["1"]}
+    assert listed(client, alice[12].url) == (2, 3000)  # stale: Lead $2,000, Proposal $1,000
+    assert listed(client, team_row[12].url) == (2, 3000)
+    assert (
+        "Stale: no activity for longer than their stage allows"
+        in client.get(alice[12].url).content.decode()
+    )
 
 
 def test_a_reps_links_keep_to_their_own_deals(client, frozen, data, rep):
