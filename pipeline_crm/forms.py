@@ -135,6 +135,9 @@ class _ListedChoices(ModelChoiceIterator):
     def __len__(self) -> int:
         return len(self.field.listed()) + (self.field.empty_label is not None)
 
+    def __bool__(self) -> bool:
+        return self.field.empty_label is not None or bool(self.field.listed())
+
 
 class ListedModelChoiceField(forms.ModelChoiceField):
     """A menu of records read once per form: checking the choice and showing the menu share
