@@ -50,19 +50,19 @@ class LoginRedirectMiddleware:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: a fragment request gets the reason as plain text, which the page
     shows in its error toast; a page gets Django's page."""
-    if _wants_fragment(request):
+    if wants_fragment(request):
         return _reason(CSRF_REFUSED, status=403)
     return page_csrf_failure(request, reason)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler403: the reason the view gave ("You may look at … but not change it")."""
-    if _wants_fragment(request):
+    if wants_fragment(request):
         return _reason(str(exception) or NOT_ALLOWED, status=403)
     return defaults.permission_denied(request, exception)
 
 
-def _wants_fragment(request: HttpRequest) -> bool:
+def wants_fragment(request: HttpRequest) -> bool:
     # The header itself: the board's script sends it too, and it needs no middleware.
     return request.headers.get("HX-Request") == "true"
 

@@ -22,6 +22,8 @@ from django_htmx.http import trigger_client_event
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from pipeline_crm.errors import wants_fragment
+
 logger = logging.getLogger(__name__)
 
 JOB_DEFERRED = "The email will go out later: the job queue cannot be reached right now."
@@ -117,7 +119,7 @@ def _shown_in_place(request: HttpRequest, response: HttpResponse) -> bool:
     """Whether the answer replaces a piece of a page that stays open (not a redirect, not
     a page the browser goes to next)."""
     return (
-        request.headers.get("HX-Request") == "true"
+        wants_fragment(request)
         and response.status_code < 300
         and not any(name in response for name in ("HX-Redirect", "HX-Location", "HX-Refresh"))
     )

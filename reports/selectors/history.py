@@ -33,7 +33,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.utils import timezone
 
 from deals.models import Deal, DealStatus, ForecastChange, StageChange
 from stages.models import Stage, StageKind
@@ -160,22 +159,6 @@ def forecast_then(field: str, at: dt.datetime) -> Case:
     )
 
 
-def pipeline_sums(
-    deals: QuerySet[Deal],
-    *,
-    at: dt.datetime | None = None,
-    open_now: OpenPipeline | None = None,
-) -> OpenPipeline:
-    """`total` and `weighted` value of the open pipeline among `deals`, now (`at` None or
-    not in the past) or as it stood at `at` (`past_pipeline_sums`); `open_now`, when the
-    caller has it, is this function's answer for now. One query, three for a past moment
-    without `open_now`."""
-    if at is None or at >= timezone.now():
-        return _open_pipeline_now(deals)
-    [then] = past_pipeline_sums(deals, [at], open_now=open_now)
-    return then
-
-
 def past_pipeline_sums(
     deals: QuerySet[Deal], moments: list[dt.datetime], *, open_now: OpenPipeline | None = None
 ) -> list[OpenPipeline]:
@@ -189,7 +172,7 @@ def past_pipeline_sums(
     open then, and only those created by then look up their history (1,000,000 deals, a
     moment two months back: 136,000 deals grouped and 51,000 lookups instead of 327,000
     deals sorted by their lookup, 0.6 → 0.4 s)."""
-    open_now = open_now or _open_pipeline_now(deals)
+    open_now = open_now or pipeline_sums(deals)
     probabilities = probabilities_at(*moments)
 
     def grouped(index: int, at: dt.datetime, changed_since: Q) -> QuerySet:
@@ -246,8 +229,9 @@ def past_pipeline_sums(
     return sums
 
 
-def _open_pipeline_now(deals: QuerySet[Deal]) -> OpenPipeline:
-    """Summed per stage, each stage's probability looked up once per group rather than
+def pipeline_sums(deals: QuerySet[Deal]) -> OpenPipeline:
+    """`total` and `weighted` value of the open pipeline among `deals` now, and the value
+    by stage (`past_pipeline_sums` for past moments). One query. Summed per stage, each stage's probability looked up once per group rather than
     joined to every deal: PostgreSQL then reads the open deals' covering index alone
     (deal_open_board_totals_idx), 338,000 of them in about 50 ms."""
     probability = Stage.objects.filter(pk=OuterRef("stage")).order_by().values("probability")
